@@ -1,0 +1,32 @@
+# Two commands for a fresh machine (see README):
+#   make verify   create .venv, install the project, run `python -m theory.verify`
+#   make test     create .venv, install the project with test tools, run the test suite
+# Both are idempotent: the venv is (re)installed only when pyproject.toml changes.
+# Override the torch requirement with e.g.  make test TORCH_SPEC='torch==2.14.1'
+PYTHON     ?= python3.11
+VENV       ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.installed-$(shell printf '%s' '$(TORCH_SPEC)' | md5sum | cut -c1-8)
+VERIFY_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: verify test install clean
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,distributed]' '$(TORCH_SPEC)'
+	@rm -f $(VENV)/.installed-*
+	@echo "$(TORCH_SPEC)" > $(STAMP)
+
+install: $(STAMP)
+
+verify: $(STAMP)
+	$(PY) -m theory.verify $(VERIFY_ARGS)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,325 @@
+"""The claims registry: one entry per claim of the paper — the single source of truth.
+
+Each :class:`Claim` holds its id, paper reference, statement, assumptions, the paper's stated
+form (a SymPy expression, or ``None`` for an empirical claim), the symbolic checks that compare
+the form *derived* in :mod:`theory.derivations` with the stated one, and the
+:class:`Observable` that Monte Carlo measures for it.  ``theory.verify``, the tests, the LaTeX
+tables and the README's claim list are all generated from :data:`CLAIMS`.
+
+Depth convention: ``L`` is the number of layers (blocks) between the neuron and the output
+(:mod:`theory.specs`); Thm 3's statements use the paper's ``L_paper = L + 1``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping
+
+import sympy as sp
+
+from . import derivations as D
+from . import symbols as S
+from .derivation import Derivation, symbolic_equal
+from .specs import (CReLULLSpec, FeedforwardSpec, HighwaySpec, NetworkSpec, ResnetSpec,
+                    ShallowSpec)
+
+PASS, FAIL, NA = "pass", "fail", "n/a"
+
+ASSUMPTION_1 = "Assumption 1: gates Bernoulli(1/2), independent across two inputs (co-active 1/4)"
+HE = "He initialization sigma^2 = 2/N"
+GAUSSIAN_WEIGHTS = "weights i.i.d. Gaussian, mean zero, independent of the gates"
+BN_CONSTANT = "batch-norm statistics treated as constants when differentiating"
+EMPIRICAL = "empirical: decided by Monte Carlo on real networks only"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of one symbolic check."""
+
+    name: str
+    status: str
+    detail: str
+    derived: sp.Basic | None = None
+    stated: sp.Basic | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """Compare a derived expression with the paper's stated one.
+
+    ``kind = "identity"``: :func:`theory.derivation.symbolic_equal` (simplify *and* random
+    points).  ``kind = "rounds-to"``: the exact derived number, rounded to ``digits`` decimals,
+    equals the paper's number (the paper prints one significant figure).
+    """
+
+    name: str
+    derived: Callable[[], sp.Basic]
+    stated: sp.Basic
+    kind: str = "identity"
+    digits: int = 1
+    ranges: tuple[tuple[sp.Symbol, tuple[float, float]], ...] = ()
+
+    def run(self) -> CheckResult:
+        derived = self.derived()
+        if self.kind == "identity":
+            cmp = symbolic_equal(derived, self.stated, ranges=dict(self.ranges) or None)
+            return CheckResult(self.name, PASS if cmp.equal else FAIL, cmp.detail, derived, self.stated)
+        if self.kind == "rounds-to":
+            value = float(sp.N(derived, 30))
+            ok = round(value, self.digits) == float(self.stated)
+            return CheckResult(self.name, PASS if ok else FAIL,
+                               f"exact value {value:.6f} rounds to {round(value, self.digits)} "
+                               f"({self.digits} decimal{'s' if self.digits > 1 else ''}); paper: {self.stated}",
+                               derived, self.stated)
+        raise ValueError(f"kind={self.kind!r} is not allowed: identity or rounds-to")
+
+
+@dataclass(frozen=True)
+class Observable:
+    """What Monte Carlo measures for a claim.
+
+    ``experiment``: ``typical_pairs`` (inputs i.i.d. N(0, I), Gaussian readout), ``grid``
+    (the 1-D grid of §1.1) or ``cifar10`` (the convnets of §4).  ``quantity``: variance,
+    covariance, correlation (typical pairs); acf, activation, coactivation (grid);
+    effective_rank, gradient_norm (cifar10).  ``spec`` is the architecture at its reference
+    depth; ``depths`` the depths at which it is compared.
+    """
+
+    experiment: str
+    quantity: str
+    spec: NetworkSpec | None
+    depths: tuple[int, ...] = ()
+    note: str = ""
+
+    def describe(self) -> str:
+        where = self.spec.describe() if self.spec is not None else "convnets on CIFAR-10"
+        return f"{self.experiment}.{self.quantity} on {where}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of the paper."""
+
+    id: str
+    paper_ref: str
+    statement: str
+    assumptions: tuple[str, ...]
+    stated: sp.Basic | None
+    checks: tuple[Check, ...]
+    observable: Observable | None
+    derivation: Callable[[], Derivation] | None = None
+    kind: str = "theorem"  # theorem | empirical
+    notes: str = ""
+
+    @property
+    def closed_form_latex(self) -> str:
+        return sp.latex(self.stated) if self.stated is not None else r"\text{empirical}"
+
+    @property
+    def closed_form_text(self) -> str:
+        return sp.sstr(self.stated) if self.stated is not None else "empirical"
+
+    def run_checks(self) -> list[CheckResult]:
+        return [check.run() for check in self.checks]
+
+
+def _r(key: str, derivation: Callable[[], Derivation]) -> Callable[[], sp.Basic]:
+    return lambda: derivation().result[key]
+
+
+def _resnet_thm2() -> Derivation:
+    return D.derive_resnet(values=((S.alpha, 1), (S.beta, 1)))
+
+
+def _resnet_rescaled() -> Derivation:
+    return D.derive_resnet(values=((S.alpha, 1 / sp.sqrt(2)), (S.beta, 1)))
+
+
+_HALF, _QUARTER = sp.Rational(1, 2), sp.Rational(1, 4)
+L_paper = sp.Symbol("L_paper", integer=True, positive=True)
+_beta_range = ((S.beta, (0.05, 2.0)),)
+_TYPICAL_DEPTHS = (2, 5, 10)
+
+
+def _typical(spec: NetworkSpec, quantity: str, depths=_TYPICAL_DEPTHS, note: str = "") -> Observable:
+    return Observable("typical_pairs", quantity, spec, tuple(depths), note)
+
+
+def _build() -> tuple[Claim, ...]:
+    ff = FeedforwardSpec(depth=10, width=200, weight_gain=2.0, norm="none")
+    res = ResnetSpec(depth=10, width=200, alpha=1.0, beta=1.0, norm="none")
+    res_a = replace(res, alpha=2 ** -0.5)
+    res_bn01 = ResnetSpec(depth=50, width=200, beta=0.1, norm="bn")
+    res_bn1 = replace(res_bn01, beta=1.0)
+    hw = HighwaySpec(depth=10, width=200)
+    ll = CReLULLSpec(depth=10, width=200)
+    shallow = ShallowSpec(width=200)
+    thm3_99 = lambda b: D.thm3_number(b, 100)  # noqa: E731
+
+    claims = [
+        Claim("thm1a", "Thm 1a", "Feedforward ReLU nets with He init preserve the gradient variance: C(i) = 1.",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), sp.Integer(1),
+              (Check("variance", _r("variance", D.derive_feedforward), sp.Integer(1)),),
+              _typical(ff, "variance"), D.derive_feedforward),
+        Claim("thm1b", "Thm 1b", "Feedforward ReLU nets: the covariance (= correlation) of gradients at "
+              "typical pairs decays as 1/2^L.",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), 2 ** -S.L,
+              (Check("covariance", _r("covariance", D.derive_feedforward), 2 ** -S.L),
+               Check("correlation", _r("correlation", D.derive_feedforward), 2 ** -S.L)),
+              _typical(ff, "correlation"), D.derive_feedforward),
+        Claim("thm2a", "Thm 2a", "Resnets without BN, alpha = beta = 1: the gradient variance grows as 2^L.",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), 2 ** S.L,
+              (Check("variance", _r("variance", _resnet_thm2), 2 ** S.L),),
+              _typical(res, "variance"), _resnet_thm2),
+        Claim("thm2b", "Thm 2b", "Resnets without BN, alpha = beta = 1: the covariance grows as (3/2)^L.",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), (sp.Rational(3, 2)) ** S.L,
+              (Check("covariance", _r("covariance", _resnet_thm2), sp.Rational(3, 2) ** S.L),),
+              _typical(res, "covariance"), _resnet_thm2),
+        Claim("thm2c", "Thm 2", "Resnets without BN, alpha = beta = 1: the correlation decays as (3/4)^L.",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), sp.Rational(3, 4) ** S.L,
+              (Check("correlation", _r("correlation", _resnet_thm2), sp.Rational(3, 4) ** S.L),),
+              _typical(res, "correlation"), _resnet_thm2),
+        Claim("sec33a", "§3.3", "Rescaling resnet blocks by alpha = 1/sqrt(2) keeps the gradient variance at 1.",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), sp.Integer(1),
+              (Check("variance", _r("variance", _resnet_rescaled), sp.Integer(1)),),
+              _typical(res_a, "variance"), _resnet_rescaled),
+        Claim("sec33b", "§3.3", "With alpha = 1/sqrt(2) the correlation still decays as (3/4)^L.",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), sp.Rational(3, 4) ** S.L,
+              (Check("correlation", _r("correlation", _resnet_rescaled), sp.Rational(3, 4) ** S.L),),
+              _typical(res_a, "correlation"), _resnet_rescaled),
+        Claim("thm3a", "Thm 3a", "Resnets with BN and beta-rescaling: the variance is beta^2 (L-1) + 1 "
+              "(paper's L; beta^2 L + 1 with L counting blocks).",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS, BN_CONSTANT), S.beta ** 2 * (L_paper - 1) + 1,
+              (Check("variance (paper's L)", _r("variance_paper_convention", D.derive_resnet_bn),
+                     S.beta ** 2 * (L_paper - 1) + 1, ranges=_beta_range),
+               Check("variance (L = blocks)", _r("variance", D.derive_resnet_bn),
+                     S.beta ** 2 * S.L + 1, ranges=_beta_range)),
+              _typical(res_bn01, "variance", (5, 20, 50)), D.derive_resnet_bn),
+        Claim("thm3b", "Thm 3b", "Resnets with BN and beta-rescaling: the covariance grows as beta sqrt(L).",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS, BN_CONSTANT), S.beta * sp.sqrt(S.L),
+              (Check("exponent of L", _r("covariance_exponent", D.thm3_asymptotics), _HALF),
+               Check("log(K(beta)/beta) -> 0 as beta -> 0",
+                     _r("covariance_prefactor_log_ratio_at_beta0", D.thm3_asymptotics), sp.Integer(0))),
+              _typical(res_bn01, "covariance", (5, 20, 50),
+                       "compared with the exact finite-L Gamma form, not the asymptote"),
+              D.thm3_asymptotics),
+        Claim("thm3c", "Thm 3", "Resnets with BN and beta-rescaling: the correlation decays as 1/(beta sqrt(L)).",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS, BN_CONSTANT), 1 / (S.beta * sp.sqrt(S.L)),
+              (Check("exponent of L", _r("correlation_exponent", D.thm3_asymptotics), -_HALF),
+               Check("log(beta K_R(beta)) -> 0 as beta -> 0",
+                     _r("correlation_prefactor_log_ratio_at_beta0", D.thm3_asymptotics), sp.Integer(0))),
+              _typical(res_bn01, "correlation", (5, 20, 50),
+                       "compared with the exact finite-L Gamma form, not the asymptote"),
+              D.thm3_asymptotics),
+        Claim("thm3-beta0.1", "§3.3", "With BN and beta = 0.1 a 100-layer resnet has typical correlation 0.7.",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS, BN_CONSTANT), sp.Float(0.7, 1),
+              (Check("paper's L = 100", _r("paper_convention", lambda: thm3_99(sp.Rational(1, 10))),
+                     sp.Float(0.7), kind="rounds-to"),
+               Check("100 blocks", _r("blocks_convention", lambda: thm3_99(sp.Rational(1, 10))),
+                     sp.Float(0.7), kind="rounds-to")),
+              _typical(replace(res_bn01, depth=100), "correlation", (99,)),
+              lambda: thm3_99(sp.Rational(1, 10))),
+        Claim("thm3-beta1", "§3.3", "With BN and beta = 1 a 100-layer resnet has typical correlation 0.1.",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS, BN_CONSTANT), sp.Float(0.1, 1),
+              (Check("paper's L = 100", _r("paper_convention", lambda: thm3_99(1)), sp.Float(0.1), kind="rounds-to"),
+               Check("100 blocks", _r("blocks_convention", lambda: thm3_99(1)), sp.Float(0.1), kind="rounds-to")),
+              _typical(replace(res_bn1, depth=100), "correlation", (99,)),
+              lambda: thm3_99(1)),
+        Claim("cor1a", "Cor. 1a", "Modified highway nets with gamma1^2 + gamma2^2 = 1 keep the gradient variance at 1.",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), sp.Integer(1),
+              (Check("variance", _r("variance", D.derive_highway), sp.Integer(1),
+                     ranges=((S.gamma1, (0.0, 1.0)),)),),
+              _typical(hw, "variance"), D.derive_highway),
+        Claim("cor1b", "Cor. 1b", "Modified highway nets: the correlation is (gamma1^2 + gamma2^2/2)^L.",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), (S.gamma1 ** 2 + S.gamma2 ** 2 / 2) ** S.L,
+              (Check("correlation", _r("correlation", D.derive_highway),
+                     ((S.gamma1 ** 2 + S.gamma2 ** 2 / 2) ** S.L).subs(S.gamma2, sp.sqrt(1 - S.gamma1 ** 2)),
+                     ranges=((S.gamma1, (0.0, 1.0)),)),),
+              _typical(HighwaySpec(depth=10, width=200, gamma1=0.8), "correlation"), D.derive_highway),
+        Claim("cor1-limit", "Cor. 1", "With gamma1^2 = 1 - 1/L the highway correlation tends to 1/sqrt(e), "
+              "independent of depth.",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), 1 / sp.sqrt(sp.E),
+              (Check("limit L -> oo", _r("limit", D.highway_limit), 1 / sp.sqrt(sp.E)),),
+              _typical(replace(hw, depth=50), "correlation", (10, 50)), D.highway_limit),
+        Claim("shallow-brown", "§1.1, A1", "Gradients of a shallow ReLU net on a 1-D input are Brownian motion in "
+              "t = Phi(x/sigma_b): covariance Phi(min(x, x')/sigma_b) (Glorot: c = 1).",
+              (GAUSSIAN_WEIGHTS, "biases b ~ N(0, sigma_b^2), input weights v = 1; exact at every width"),
+              D.Phi(sp.Min(S.x, S.xp) / S.sigma_b),
+              (Check("covariance", lambda: D.derive_shallow().result["covariance"].subs(S.c, 1),
+                     D.Phi(sp.Min(S.x, S.xp) / S.sigma_b)),
+               Check("Brownian covariance min(t, t')", _r("brownian_difference", D.derive_shallow),
+                     sp.Integer(0)),
+               Check("independent increments", _r("increment_covariance", D.derive_shallow), sp.Integer(0))),
+              Observable("grid", "acf", shallow, (1,), "ACF close to brown noise"), D.derive_shallow),
+        Claim("deep-ff-white", "§1.1, Fig. 2a", "The ACF of df/dx on the 1-D grid approaches that of white noise "
+              "as feedforward nets deepen.",
+              (EMPIRICAL,), None, (),
+              Observable("grid", "acf", FeedforwardSpec(depth=24, width=200, norm="center"), (1, 4, 10, 24)),
+              kind="empirical"),
+        Claim("resnet-beta-brown", "§1.1, Fig. 2c", "With BN and beta = 0.1 the ACF of even a 50-layer resnet "
+              "resembles brown noise.",
+              (EMPIRICAL,), None, (),
+              Observable("grid", "acf", res_bn01, (50,)), kind="empirical"),
+        Claim("act-half", "§2, Fig. 3", "Neurons are active for half their inputs on average, with or without BN.",
+              (EMPIRICAL,), _HALF, (),
+              Observable("grid", "activation", FeedforwardSpec(depth=50, width=100, norm="bn"), (1, 10, 50)),
+              kind="empirical"),
+        Claim("coact-bn", "§2, Fig. 3", "With BN, neurons are co-active for 1/4 of distinct pairs of inputs "
+              "(as if gates were fair coins).",
+              (EMPIRICAL,), _QUARTER, (),
+              Observable("grid", "coactivation", FeedforwardSpec(depth=50, width=100, norm="bn"), (1, 10, 50)),
+              kind="empirical"),
+        Claim("coact-climbs", "§2, Fig. 3", "Without BN the co-active proportion climbs with depth.",
+              (EMPIRICAL,), None, (),
+              Observable("grid", "coactivation", FeedforwardSpec(depth=50, width=100, norm="none"), (1, 10, 50)),
+              kind="empirical"),
+        Claim("effrank-depth", "§4, Fig. 5c", "The relative effective rank of input gradients grows much faster "
+              "with depth without skip connections; beta slows its growth in resnets.",
+              (EMPIRICAL,), None, (), Observable("cifar10", "effective_rank", None, (2, 4, 10, 24, 50)),
+              kind="empirical"),
+        Claim("gradnorm-depth", "§4, Fig. 5d", "Normalized average gradient norms decay much faster with depth "
+              "for feedforward nets than for resnets.",
+              (EMPIRICAL,), None, (), Observable("cifar10", "gradient_norm", None, (2, 4, 10, 24, 50)),
+              kind="empirical"),
+        Claim("ll-linear", "§5", "Mirrored weights make CReLU layers linear: (W, -W)(rho(x); rho(-x)) = W x.",
+              ("exact identity; no assumption",), sp.Integer(0),
+              (Check("rho(x) - rho(-x) - x, cases x>0, x<0, x=0",
+                     lambda: sp.Add(*[abs(v) for v in D.derive_crelu_ll().result["identity_cases"]]),
+                     sp.Integer(0)),
+               Check("(W, -W)(rho(x); rho(-x)) - W x", lambda: sp.Add(*D.derive_crelu_ll().result["identity_matrix"]),
+                     sp.Integer(0))),
+              None, D.derive_crelu_ll),
+        Claim("ll-correlation", "§5", "With the looks-linear init the gradient is the same for every input: "
+              "correlation exactly 1 at any depth.",
+              ("exact at initialization; no assumption on the gates",), sp.Integer(1),
+              (Check("correlation", _r("correlation_general", D.derive_crelu_ll), sp.Integer(1)),),
+              _typical(ll, "correlation", (2, 10, 50)), D.derive_crelu_ll),
+    ]
+    return tuple(claims)
+
+
+CLAIMS: tuple[Claim, ...] = _build()
+CLAIMS_BY_ID: Mapping[str, Claim] = {c.id: c for c in CLAIMS}
+
+
+def get_claim(claim_id: str) -> Claim:
+    """The claim with this id; ``KeyError`` names the allowed ids."""
+    try:
+        return CLAIMS_BY_ID[claim_id]
+    except KeyError:
+        raise KeyError(f"claim={claim_id!r} is not allowed: one of {', '.join(CLAIMS_BY_ID)}") from None
+
+
+def negative_controls() -> tuple[Claim, ...]:
+    """Deliberately wrong stated forms that the same checks must reject (reported every run)."""
+    thm1b, thm2c, cor1l = (CLAIMS_BY_ID[i] for i in ("thm1b", "thm2c", "cor1-limit"))
+    wrong = [
+        ("control:thm1b:0.55^L", thm1b, sp.Rational(55, 100) ** S.L),
+        ("control:thm2c:0.8^L", thm2c, sp.Rational(4, 5) ** S.L),
+        ("control:cor1-limit:1/e", cor1l, sp.exp(-1)),
+    ]
+    out = []
+    for cid, claim, stated in wrong:
+        check = replace(claim.checks[-1], stated=stated)
+        out.append(replace(claim, id=cid, stated=stated, checks=(check,), observable=None,
+                           statement=f"[negative control] {claim.statement} — with the wrong form {sp.sstr(stated)}"))
+    return tuple(out)

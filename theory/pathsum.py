@@ -1,0 +1,172 @@
+"""Gradients as sums over paths: the one topology every path-model result is computed from.
+
+Under Assumption 1 (paper §3) the derivative of ``f = vᵀ x_L`` with respect to a neuron of
+``x_0`` is a sum of *path-weights*: a path crosses each of the ``L`` layers either along the
+skip connection (coefficient ``s``, no weight, no gate) or through the weight branch
+(coefficient ``b``, one weight of ``W_l``, one ReLU gate, and BN's ``1/sqrt(v_{l−1})``).
+Distinct paths carry distinct sets of independent zero-mean weights, so path-weights are
+orthogonal and
+
+    E[∇_i ∇_j] = Σ_{S ⊆ {1..L}} Π_{l∈S} t_l · Π_{l∉S} s_l² = Π_{l=1}^{L} (s_l² + t_l),
+
+    t_l = b_l² · N · σ² · G / r_l,
+
+where ``S`` is the set of layers the path crosses through its branch (``N`` neurons to route
+through, each weight of variance ``σ² = c/N``), ``G`` is the gate moment — ``p`` for a
+variance (one input), ``q`` for a covariance (two inputs co-active) — and ``r_l`` is the
+rescaling of the branch input: ``v_{l−1}`` (the variance of ``x_{l−1}``) under batch
+normalization with statistics treated as constants, 1 otherwise.  Mean-centering with
+constant statistics does not change a derivative, so it counts as no normalization here.
+
+This module writes that topology once (:func:`layer_factor`, :func:`forward_variance_step`)
+and uses it three ways: numerically for any spec (:func:`path_moments`), symbolically
+(:func:`symbolic_moment`, in :mod:`theory.derivations`), and by brute-force enumeration of
+every path for small ``N, L`` (:func:`enumerate_path_moment`, the tests' oracle).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import mpmath
+import sympy as sp
+
+from . import symbols as S
+from .specs import (CReLULLSpec, FeedforwardSpec, HighwaySpec, NetworkSpec, ResnetSpec,
+                    ShallowSpec, SpecError)
+
+#: The paper's Thm 3 writes the variance as β²(L−1)+1: its L counts one more than our number
+#: of blocks.  L_paper = L_blocks + PAPER_THM3_OFFSET.
+PAPER_THM3_OFFSET = 1
+
+UNITS = ("relu", "crelu-mirrored")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One layer ``x_l = skip·x_{l−1} + branch·W_l φ(norm(x_{l−1}))`` of the path model.
+
+    ``skip``/``branch`` are SymPy expressions or numbers; ``norm`` is none | center | bn;
+    ``unit`` is ``relu`` (φ = ρ) or ``crelu-mirrored`` (φ = CReLU with weights (W, −W)).
+    """
+
+    skip: Any
+    branch: Any
+    norm: str = "none"
+    unit: str = "relu"
+
+    @property
+    def batchnorm(self) -> bool:
+        return self.norm == "bn"
+
+
+def block_of(spec: NetworkSpec) -> Block:
+    """The numeric :class:`Block` of a spec (every layer of these architectures is the same)."""
+    if isinstance(spec, FeedforwardSpec):
+        return Block(0.0, 1.0, spec.norm)
+    if isinstance(spec, ResnetSpec):
+        return Block(spec.alpha, spec.alpha * spec.beta, spec.norm)
+    if isinstance(spec, HighwaySpec):
+        return Block(math.sqrt(spec.gamma1_sq), math.sqrt(spec.gamma2_sq), "none")
+    if isinstance(spec, CReLULLSpec):
+        return Block(0.0, 1.0, "none", "crelu-mirrored")
+    raise SpecError("arch", spec.arch, "ff, resnet, highway or crelu-ll (the shallow net has "
+                    "its own exact covariance, theory.derivations.shallow_covariance)")
+
+
+def gate_moment(unit: str, same_input: bool, p: Any = S.p, q: Any = S.q) -> Any:
+    """E[h_i h_j] for the gate(s) a branch hop passes, for one input (``p``) or two (``q``).
+
+    For ``crelu-mirrored`` the hop is the pair of mirrored halves: ``W`` gated by ``ρ'(x) = h``
+    plus ``−W`` gated by ``d ρ(−x)/dx = −(1 − h)``, together ``W (h + 1 − h) = W``, so the
+    moment is 1 for every input (derived in :func:`theory.derivations.derive_crelu_ll`).
+    """
+    if unit == "relu":
+        return p if same_input else q
+    if unit == "crelu-mirrored":
+        return 1
+    raise ValueError(f"unit={unit!r} is not allowed: one of {', '.join(UNITS)}")
+
+
+def forward_variance_step(block: Block, v_prev: Any, c: Any) -> Any:
+    """``v_l`` from ``v_{l−1}``: the variance of ``x_l`` over weights (and the batch).
+
+    ``E[φ(u)²]`` is ``v/2`` for a symmetric ReLU input of variance ``v`` (1/2 after BN) and
+    ``v`` for the mirrored CReLU, which is linear at initialization.
+    """
+    half = sp.S.Half if isinstance(v_prev, sp.Basic) else mpmath.mpf(0.5)
+    unit_input = 1 if block.batchnorm else v_prev
+    second_moment = unit_input * half if block.unit == "relu" else unit_input
+    return block.skip ** 2 * v_prev + block.branch ** 2 * c * second_moment
+
+
+def layer_factor(block: Block, v_prev: Any, c: Any, gate: Any) -> Any:
+    """``s² + t``: the skip hop plus the branch hop ``b² · N σ² · G / r`` with ``N σ² = c``."""
+    rescale = v_prev if block.batchnorm else 1
+    return block.skip ** 2 + block.branch ** 2 * c * gate / rescale
+
+
+def _as_mpf(value: Any) -> mpmath.mpf:
+    return mpmath.mpf(value)
+
+
+def path_moments(spec: NetworkSpec, p: float = 0.5, q: float = 0.25,
+                 input_variance: float = 1.0) -> dict[str, float | mpmath.mpf]:
+    """Variance, covariance and correlation of the gradient for typical pairs (path model).
+
+    Evaluates ``Π_l (s_l² + t_l)`` layer by layer in multiple precision, so ``2^L`` at any
+    depth is exact to 30 digits.  Returns mpmath numbers under ``variance``/``covariance``/
+    ``correlation`` and the per-depth curves (depth 1..L) under ``curves``.
+    """
+    if isinstance(spec, ShallowSpec):
+        raise SpecError("arch", spec.arch, "a deep architecture; the shallow net's covariance "
+                        "depends on the inputs x, x' (theory.derivations.shallow_covariance)")
+    block = block_of(spec)
+    mpmath.mp.dps = 30
+    c = _as_mpf(spec.weight_gain)
+    g_var = gate_moment(block.unit, True, _as_mpf(p), _as_mpf(q))
+    g_cov = gate_moment(block.unit, False, _as_mpf(p), _as_mpf(q))
+    blk = Block(_as_mpf(block.skip), _as_mpf(block.branch), block.norm, block.unit)
+    v = _as_mpf(input_variance)
+    var = cov = mpmath.mpf(1)
+    curves: dict[str, list] = {"depth": [], "variance": [], "covariance": [], "correlation": []}
+    for depth in range(1, spec.depth + 1):
+        var *= layer_factor(blk, v, c, g_var)
+        cov *= layer_factor(blk, v, c, g_cov)
+        v = forward_variance_step(blk, v, c)
+        curves["depth"].append(depth)
+        curves["variance"].append(var)
+        curves["covariance"].append(cov)
+        curves["correlation"].append(cov / var)
+    return {"variance": var, "covariance": cov, "correlation": cov / var, "curves": curves}
+
+
+def enumerate_path_moment(block: Block, depth: int, width: int, c: Any, gate: Any,
+                          input_variance: Any = 1) -> Any:
+    """Brute force: add up ``E[path-weight²] · P(path co-active)`` over every single path.
+
+    A path is a choice, for each layer, of *skip* (stay on the same neuron) or *branch*
+    (move to one of ``width`` neurons through one weight of variance ``c/width`` and one
+    gate).  No factorization is used: this is the oracle the product formula is tested
+    against (``(1 + width)^depth`` paths for a resnet, ``width^depth`` for a feedforward net).
+    """
+    sigma2 = sp.Rational(1, 1) * c / width if isinstance(c, (int, sp.Basic)) else c / width
+    v = input_variance
+    rescales, variances = [], []
+    for _ in range(depth):
+        variances.append(v)
+        rescales.append(v if block.batchnorm else 1)
+        v = forward_variance_step(block, v, c)
+    hops = [("skip", None)] + [("branch", n) for n in range(width)]
+    total = 0
+    for path in itertools.product(hops, repeat=depth):
+        weight = 1
+        for layer, (kind, _neuron) in enumerate(path):
+            if kind == "skip":
+                weight *= block.skip ** 2
+            else:
+                weight *= block.branch ** 2 * sigma2 * gate / rescales[layer]
+        total += weight
+    return total
