@@ -113,12 +113,21 @@ def _as_mpf(value: Any) -> mpmath.mpf:
 
 
 def path_moments(spec: NetworkSpec, p: float = 0.5, q: float = 0.25,
-                 input_variance: float = 1.0) -> dict[str, float | mpmath.mpf]:
+                 input_variance: float = 1.0) -> dict[str, Any]:
     """Variance, covariance and correlation of the gradient for typical pairs (path model).
 
-    Evaluates ``Π_l (s_l² + t_l)`` layer by layer in multiple precision, so ``2^L`` at any
-    depth is exact to 30 digits.  Returns mpmath numbers under ``variance``/``covariance``/
-    ``correlation`` and the per-depth curves (depth 1..L) under ``curves``.
+    Evaluates ``Π_l (s_l² + t_l)`` layer by layer in multiple precision (30 digits), so
+    ``2^L`` is exact at any depth.  Returns mpmath numbers for the gradient with respect to
+    ``x_0`` of the depth-``L`` network under ``variance``/``covariance``/``correlation``, and
+    two depth curves, ``d = 1..L``:
+
+    * ``curves``: the gradient w.r.t. ``x_0`` of the depth-``d`` network (prefix products);
+    * ``layer_curves``: the gradient w.r.t. ``x_{L−d}`` inside the depth-``L`` network, i.e. a
+      neuron ``d`` layers below the output (suffix products) — what one backward pass through
+      one deep network measures at every layer at once.
+
+    They coincide when every layer has the same factor (no BN); with BN the factor of layer
+    ``l`` depends on ``v_{l−1}`` and they differ.  Both agree at ``d = L``.
     """
     if isinstance(spec, ShallowSpec):
         raise SpecError("arch", spec.arch, "a deep architecture; the shallow net's covariance "
@@ -130,17 +139,28 @@ def path_moments(spec: NetworkSpec, p: float = 0.5, q: float = 0.25,
     g_cov = gate_moment(block.unit, False, _as_mpf(p), _as_mpf(q))
     blk = Block(_as_mpf(block.skip), _as_mpf(block.branch), block.norm, block.unit)
     v = _as_mpf(input_variance)
-    var = cov = mpmath.mpf(1)
-    curves: dict[str, list] = {"depth": [], "variance": [], "covariance": [], "correlation": []}
-    for depth in range(1, spec.depth + 1):
-        var *= layer_factor(blk, v, c, g_var)
-        cov *= layer_factor(blk, v, c, g_cov)
+    f_var, f_cov = [], []
+    for _ in range(spec.depth):
+        f_var.append(layer_factor(blk, v, c, g_var))
+        f_cov.append(layer_factor(blk, v, c, g_cov))
         v = forward_variance_step(blk, v, c)
-        curves["depth"].append(depth)
-        curves["variance"].append(var)
-        curves["covariance"].append(cov)
-        curves["correlation"].append(cov / var)
-    return {"variance": var, "covariance": cov, "correlation": cov / var, "curves": curves}
+
+    def curves_of(order: list[int]) -> dict[str, list]:
+        var = cov = mpmath.mpf(1)
+        out: dict[str, list] = {"depth": [], "variance": [], "covariance": [], "correlation": []}
+        for depth, layer in enumerate(order, 1):
+            var *= f_var[layer]
+            cov *= f_cov[layer]
+            out["depth"].append(depth)
+            out["variance"].append(var)
+            out["covariance"].append(cov)
+            out["correlation"].append(cov / var)
+        return out
+
+    prefix = curves_of(list(range(spec.depth)))
+    suffix = curves_of(list(range(spec.depth - 1, -1, -1)))
+    return {"variance": prefix["variance"][-1], "covariance": prefix["covariance"][-1],
+            "correlation": prefix["correlation"][-1], "curves": prefix, "layer_curves": suffix}
 
 
 def enumerate_path_moment(block: Block, depth: int, width: int, c: Any, gate: Any,

@@ -186,6 +186,11 @@ class HighwaySpec(NetworkSpec):
                 raise SpecError("gamma1, gamma2", (self.gamma1, self.gamma2),
                                 f"gamma1^2 + gamma2^2 = 1 (got {total:.12g})")
 
+    def describe(self) -> str:
+        how = " = 1 - 1/L" if self.uses_default_gates else ""
+        return (f"highway(L={self.depth}, N={self.width}, c={self.weight_gain:g}, "
+                f"gamma1^2={self.gamma1_sq:.6g}{how})")
+
     @property
     def uses_default_gates(self) -> bool:
         """True when γ1² = 1 − 1/L is chosen from the depth (Cor. 1's limit case)."""

@@ -1,0 +1,142 @@
+"""``python -m theory.predict``: what the theory says for an architecture at a depth.
+
+    python -m theory.predict ARCH [--depth L] [--width N] [--alpha A] [--beta B]
+        [--gamma1 G] [--gamma2 G] [--norm none|center|bn] [--gain C] [--bias-std S]
+        [--x X] [--x-prime X'] [--model path|infinite-width] [--c0 C] [--curve] [--json]
+
+Prints the gradient variance ``E[∇_i²]``, covariance ``E[∇_i ∇_j]`` and correlation for
+typical pairs at depth ``L`` (the gradient w.r.t. a neuron ``L`` layers below the output).
+``--model path`` (the paper's Assumption 1: exact at every width) evaluates the path sum of
+:mod:`theory.pathsum` in 30-digit arithmetic.  For ``shallow`` the covariance depends on the
+two scalar inputs ``--x`` and ``--x-prime`` (exact, no assumption).
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Sequence
+
+from . import cli
+from .pathsum import PAPER_THM3_OFFSET, path_moments
+from .specs import ARCHS, NORMS, ShallowSpec, SpecError, make_spec
+
+MODELS = ("path", "infinite-width")
+
+DEPTH_CONVENTION = ("depth L = number of layers (blocks) between the neuron and the output; "
+                    f"the paper's Thm 3 writes beta^2 (L-1) + 1, i.e. its L = ours + {PAPER_THM3_OFFSET}")
+
+
+def build_parser() -> cli.Parser:
+    p = cli.Parser(
+        prog="python -m theory.predict",
+        description="Closed-form predictions of 'The Shattered Gradients Problem' for one architecture: "
+                    "variance, covariance and correlation of gradients at typical pairs of inputs.",
+        epilog="Examples:  python -m theory.predict resnet --depth 50 --beta 0.1 --norm bn --json\n"
+               "           python -m theory.predict highway --depth 100        (gamma1^2 = 1 - 1/L)\n"
+               "           python -m theory.predict shallow --x -0.5 --x-prime 0.5\n"
+               + DEPTH_CONVENTION,
+        formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    p.add_argument("arch", metavar="ARCH", choices=ARCHS, help="one of: " + ", ".join(ARCHS))
+    p.add_argument("--depth", type=int, help="L, layers between the neuron and the output (default 10; shallow: 1)")
+    p.add_argument("--width", type=int, help="N, neurons per layer (default 200; the path model is exact at any N)")
+    p.add_argument("--alpha", type=float, help="resnet block rescaling alpha (default 1)")
+    p.add_argument("--beta", type=float, help="resnet branch rescaling beta (default 1)")
+    p.add_argument("--gamma1", type=float, help="highway skip scale gamma1 (default sqrt(1 - 1/L))")
+    p.add_argument("--gamma2", type=float, help="highway branch scale gamma2 (default sqrt(1 - gamma1^2))")
+    p.add_argument("--norm", choices=NORMS, help="ff/resnet normalization (default none)")
+    p.add_argument("--gain", type=float, dest="weight_gain",
+                   help="c in the weight variance sigma^2 = c/N (default 2 = He; shallow and crelu-ll: 1)")
+    p.add_argument("--bias-std", type=float, dest="bias_std", help="shallow: standard deviation of the biases (default 1)")
+    p.add_argument("--init", choices=("gaussian", "orthogonal"), help="crelu-ll: weight init (default gaussian)")
+    p.add_argument("--x", type=float, help="shallow: first input (default 0)")
+    p.add_argument("--x-prime", type=float, dest="x_prime", help="shallow: second input (default 1)")
+    p.add_argument("--model", choices=MODELS, default="path",
+                   help="path: the paper's Assumption 1 (exact at every width); infinite-width: mean-field recursions")
+    p.add_argument("--c0", type=float, help="infinite-width model: correlation of the two inputs")
+    p.add_argument("--curve", action="store_true", help="also print the whole depth curve d = 1..L")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    return p
+
+
+SPEC_ARGS = ("depth", "width", "alpha", "beta", "gamma1", "gamma2", "norm", "weight_gain", "bias_std", "init")
+
+
+def spec_from_args(args: Any, prog: str):
+    """Build the spec from parsed arguments; a bad value exits 2 with a message naming it."""
+    fields = {k: getattr(args, k) for k in SPEC_ARGS if getattr(args, k, None) is not None}
+    try:
+        return make_spec(args.arch, **fields)
+    except SpecError as exc:
+        flag = "/".join("--" + f.strip().replace("weight_gain", "gain").replace("_", "-")
+                        for f in exc.field.split(","))
+        cli.usage_error(prog, f"{flag}: {exc}")
+
+
+def predict(spec, model: str = "path", x: float = 0.0, x_prime: float = 1.0) -> dict[str, Any]:
+    """The prediction document for ``spec`` (see the module docstring)."""
+    if model != "path":
+        raise ValueError(f"model={model!r} is not allowed here: path")
+    doc: dict[str, Any] = {"arch": spec.arch, "model": model, "spec": spec.to_dict(), "depth": spec.depth}
+    if isinstance(spec, ShallowSpec):
+        from .derivations import shallow_covariance
+        values = shallow_covariance(x, x_prime, spec.bias_std, spec.weight_gain)
+        doc.update({k: cli.json_number(float(v)) for k, v in values.items()})
+        doc.update(x=x, x_prime=x_prime,
+                   formula="E[f'(x) f'(x')] = c Phi(min(x, x')/sigma_b): Brownian motion in t = Phi(x/sigma_b)")
+        return doc
+    result = path_moments(spec)
+    doc.update(variance=cli.json_number(result["variance"]),
+               covariance=cli.json_number(result["covariance"]),
+               correlation=cli.json_number(result["correlation"]),
+               depth_convention=DEPTH_CONVENTION)
+    curves = result["curves"]
+    doc["curves"] = {"depth": curves["depth"],
+                     **{k: [cli.json_number(v) for v in curves[k]] for k in ("variance", "covariance", "correlation")}}
+    layer = result["layer_curves"]
+    doc["layer_curves"] = {"depth": layer["depth"],
+                           **{k: [cli.json_number(v) for v in layer[k]] for k in ("variance", "covariance", "correlation")}}
+    return doc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prog = parser.prog
+    if args.model == "infinite-width":
+        cli.usage_error(prog, "--model infinite-width is not available yet (the infinite-width mean-field "
+                              "recursions are not implemented in this version); allowed now: --model path")
+    if args.c0 is not None:
+        cli.usage_error(prog, f"--c0={args.c0!r} is not allowed with --model path: the path model's typical "
+                              "pairs do not depend on the input correlation (use --model infinite-width)")
+    if args.arch != "shallow" and (args.x is not None or args.x_prime is not None):
+        cli.usage_error(prog, f"--x/--x-prime apply only to ARCH shallow, not {args.arch}")
+    args.x = 0.0 if args.x is None else args.x
+    args.x_prime = 1.0 if args.x_prime is None else args.x_prime
+    spec = spec_from_args(args, prog)
+    doc = predict(spec, args.model, args.x, args.x_prime)
+    if args.json:
+        if not args.curve:
+            doc.pop("curves", None)
+            doc.pop("layer_curves", None)
+        cli.dump_json(doc)
+        return cli.EXIT_OK
+    assumption = ("exact: gates decided by the biases, no assumption" if isinstance(spec, ShallowSpec)
+                  else "Assumption 1: gates p = 1/2, co-active q = 1/4")
+    print(f"{spec.describe()}  —  model: {args.model} ({assumption})")
+    rows = [(k, cli.format_number(doc[k], 8)) for k in ("variance", "covariance", "correlation")]
+    if isinstance(spec, ShallowSpec):
+        rows.insert(0, ("inputs x, x'", f"{args.x:g}, {args.x_prime:g}"))
+        rows.append(("formula", doc["formula"]))
+    print(cli.text_table(("quantity", "value"), rows, max_width=90))
+    if "depth_convention" in doc:
+        print("\n" + DEPTH_CONVENTION)
+    if args.curve and "curves" in doc:
+        c = doc["curves"]
+        print()
+        print(cli.text_table(("d", "variance", "covariance", "correlation"),
+                             [(d, cli.format_number(v), cli.format_number(cv), cli.format_number(r))
+                              for d, v, cv, r in zip(c["depth"], c["variance"], c["covariance"], c["correlation"])]))
+    return cli.EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
