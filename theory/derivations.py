@@ -22,8 +22,18 @@ from . import symbols as S
 from .derivation import Derivation
 from .pathsum import PAPER_THM3_OFFSET, Block, forward_variance_step, gate_moment
 
-E_var = sp.Symbol("E[nabla_i^2]")
-E_cov = sp.Symbol("E[nabla_i nabla_j]")
+class _Named(sp.Symbol):
+    """A symbol that prints as plain text but renders as the given LaTeX."""
+
+    LATEX = {"E[nabla_i^2]": r"\mathbb{E}[\nabla_i^2]", "E[nabla_i nabla_j]": r"\mathbb{E}[\nabla_i \nabla_j]",
+             "factor_l": r"\mathrm{factor}_l"}
+
+    def _latex(self, printer):  # noqa: D401 - SymPy printer hook
+        return self.LATEX.get(self.name, self.name)
+
+
+E_var = _Named("E[nabla_i^2]")
+E_cov = _Named("E[nabla_i nabla_j]")
 Phi = sp.Lambda(S.x, (1 + sp.erf(S.x / sp.sqrt(2))) / 2)  # standard normal CDF
 
 
@@ -92,7 +102,7 @@ def _bn_path_sum(block: Block, same_input: bool, d: Derivation) -> sp.Expr:
     a = sp.Symbol("a", positive=True)
     factor = sp.factor(sp.simplify((s2 + t).subs(S.beta, sp.sqrt(2 / (S.c * a)))))
     d.say("Write a = 2/(c beta^2) (= 1/beta^2 for He init): the layer factor is a ratio of "
-          "shifted integers", sp.Eq(sp.Symbol("factor_l"), factor))
+          "shifted integers", sp.Eq(_Named("factor_l"), factor))
     product = sp.Product(factor, (S.l, 1, S.L)).doit()
     d.say("The product telescopes into rising factorials", sp.Eq(lhs, product))
     value = sp.gammasimp(product.rewrite(sp.gamma))

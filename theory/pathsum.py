@@ -172,8 +172,8 @@ def enumerate_path_moment(block: Block, depth: int, width: int, c: Any, gate: An
     gate).  No factorization is used: this is the oracle the product formula is tested
     against (``(1 + width)^depth`` paths for a resnet, ``width^depth`` for a feedforward net).
     """
-    sigma2 = sp.Rational(1, 1) * c / width if isinstance(c, (int, sp.Basic)) else c / width
-    v = input_variance
+    sigma2 = sp.sympify(c) / width
+    v = sp.sympify(input_variance)
     rescales, variances = [], []
     for _ in range(depth):
         variances.append(v)

@@ -1,0 +1,207 @@
+"""Numba CPU kernel: float32 storage, BLAS sgemm (numpy's ``matmul`` on the chunk's stack of
+matrices) for ``Z_l φ`` and ``Z_lᵀ g``, and fused @njit loops for the elementwise work: the
+normalization, ReLU and gate mask in one sweep forward; the gate, the normalization's backward
+and the skip addition ``g ← s g + b h`` in one sweep backward.
+
+Why the products are not called inside @njit: numba's ``np.dot`` goes through SciPy's own
+OpenBLAS, whose thread pool fights numpy's OpenBLAS pool for the same cores (measured here:
+a 200×200×16 sgemm took 7 ms instead of 0.1 ms).  One BLAS, called from Python once per layer
+for the whole chunk, costs a few microseconds of overhead per layer.
+
+Parallelism: the chunk's networks are split over one thread per core; each thread runs
+single-threaded BLAS (:mod:`kernels.blas_threads`) and the @njit loops release the GIL.
+Networks never interact, so the split does not change any result.
+
+Precision: arrays and matrix products are float32 (single-precision GEMM is the machine's fast
+path); batch means/variances and the per-element arithmetic are accumulated in float64 and
+rounded to float32 on store.  Agreement with :mod:`kernels.reference` is to float32 rounding
+(see tests/test_kernels_agree.py).  Each network's matrices are multiplied by their own GEMM
+call, so a network's result does not depend on how many networks share its chunk.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from concurrent.futures import ThreadPoolExecutor
+
+from .blas_threads import single_threaded_blas, worker_count
+from .plan import LayerPlan, check_shapes, raise_if_nonfinite
+
+name = "numba"
+dtype = np.float32
+
+_NORM_CODE = {"none": 0, "center": 1, "bn": 2}
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _forward_unit(x, norm, gated, u, active, inv_std, phi, ok):
+    """Per network s and neuron n: u = norm(x) over the M columns, active = u > 0, phi = φ(u).
+
+    ok[s] = False when a batch standard deviation of network s is 0 (or not finite).
+    """
+    S, N, M = x.shape
+    for s in range(S):
+        ok[s] = True
+        for n in range(N):
+            mean = 0.0
+            inv = 1.0
+            if norm != 0:
+                acc = 0.0
+                for m in range(M):
+                    acc += x[s, n, m]
+                mean = acc / M
+            if norm == 2:
+                acc = 0.0
+                for m in range(M):
+                    d = x[s, n, m] - mean
+                    acc += d * d
+                inv = 1.0 / np.sqrt(acc / M)
+                if not np.isfinite(inv):
+                    ok[s] = False
+            inv_std[s, n] = inv
+            for m in range(M):
+                val = (x[s, n, m] - mean) * inv
+                u[s, n, m] = val
+                a = val > 0.0
+                active[s, n, m] = a
+                phi[s, n, m] = val if (a or not gated) else 0.0
+
+
+@njit(cache=True, nogil=True)
+def _axpby(x, t, s_coef, b_coef, ok):
+    """x ← s x + b t in place; ok[s] ← False when network s has a non-finite value."""
+    S, N, M = x.shape
+    for s in range(S):
+        good = ok[s]
+        for n in range(N):
+            for m in range(M):
+                val = s_coef * x[s, n, m] + b_coef * t[s, n, m]
+                x[s, n, m] = val
+                if not np.isfinite(val):
+                    good = False
+        ok[s] = good
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _backward_step(g, h, gate, gated, norm, through, inv_std, y, s_coef, b_coef):
+    """g ← s g + b J_normᵀ(gate ⊙ h), fused; statistics constant or differentiated through."""
+    S, N, M = g.shape
+    for s in range(S):
+        for n in range(N):
+            if gated:
+                for m in range(M):
+                    if not gate[s, n, m]:
+                        h[s, n, m] = 0.0
+            mh = 0.0
+            mhy = 0.0
+            if through and norm != 0:
+                for m in range(M):
+                    mh += h[s, n, m]
+                    if norm == 2:
+                        mhy += h[s, n, m] * y[s, n, m]
+                mh /= M
+                mhy /= M
+            scale = inv_std[s, n] if norm == 2 else 1.0
+            for m in range(M):
+                hv = h[s, n, m] - mh
+                if norm == 2:
+                    hv -= mhy * y[s, n, m]
+                g[s, n, m] = s_coef * g[s, n, m] + b_coef * scale * hv
+
+
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _seed(readout: np.ndarray, M: int) -> np.ndarray:
+    return np.ascontiguousarray(np.repeat(readout[:, :, None], M, axis=2))
+
+
+def _split(S: int) -> list[slice]:
+    parts = worker_count(S)
+    edges = np.linspace(0, S, parts + 1).astype(int)
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+
+
+def _in_threads(work, S: int) -> list:
+    def run(part):
+        with single_threaded_blas():
+            return work(part)
+    parts = _split(S)
+    if len(parts) == 1:
+        return [run(parts[0])]
+    with ThreadPoolExecutor(len(parts)) as pool:
+        return list(pool.map(run, parts))
+
+
+def real_gradients(plan: LayerPlan, weights: np.ndarray, readout: np.ndarray, inputs: np.ndarray,
+                   *, keep: str = "all", want_active: bool = False):
+    """Same contract as :func:`kernels.reference.real_gradients`; grads are float32."""
+    S, L, N, M = check_shapes(plan, weights, readout, inputs)
+    W, x, v = _f32(weights), _f32(inputs), _f32(readout)
+    results = _in_threads(lambda p: _real_part(plan, W[p], v[p], x[p], keep, want_active), S)
+    grads = np.concatenate([r[0] for r in results])
+    forward_ok = np.concatenate([r[2] for r in results])
+    raise_if_nonfinite(grads, forward_ok, keep)
+    return grads, (np.concatenate([r[1] for r in results]) if want_active else None)
+
+
+def _real_part(plan, W, readout, inputs, keep, want_active):
+    S, L, N, _ = W.shape
+    M = inputs.shape[2]
+    x = inputs.copy()
+    norm, through = _NORM_CODE[plan.norm], plan.stats_backward == "through"
+    u = np.empty((L, S, N, M), dtype=np.float32)
+    act = np.empty((L, S, N, M), dtype=np.bool_)
+    inv_std = np.empty((L, S, N), dtype=np.float32)
+    phi = np.empty((S, N, M), dtype=np.float32)
+    forward_ok = np.empty((L, S), dtype=np.bool_)
+    for l in range(L):
+        _forward_unit(x, norm, plan.gated, u[l], act[l], inv_std[l], phi, forward_ok[l])
+        _axpby(x, np.matmul(W[:, l], phi), plan.skip[l], plan.branch[l], forward_ok[l])
+    grads = np.empty((S, L if keep == "all" else 1, N, M), dtype=np.float32)
+    g = _seed(readout, M)
+    for l in range(L - 1, -1, -1):
+        h = np.matmul(W[:, l].transpose(0, 2, 1), g)
+        _backward_step(g, h, act[l], plan.gated, norm, through, inv_std[l], u[l],
+                       plan.skip[l], plan.branch[l])
+        if keep == "all":
+            grads[:, L - 1 - l] = g
+    if keep != "all":
+        grads[:, 0] = g
+    active = np.ascontiguousarray(act.transpose(1, 0, 2, 3)) if want_active else None
+    return grads, active, forward_ok.T
+
+
+def path_gradients(plan: LayerPlan, weights: np.ndarray, readout: np.ndarray,
+                   gates: np.ndarray | None, *, n_inputs: int | None = None, keep: str = "all"):
+    """Same contract as :func:`kernels.reference.path_gradients`; grads are float32."""
+    S, L, N = weights.shape[0], weights.shape[1], weights.shape[2]
+    M = gates.shape[-1] if gates is not None else int(n_inputs)
+    if gates is not None:
+        check_shapes(plan, weights, readout, gates)
+        gates = np.ascontiguousarray(gates, dtype=np.bool_)
+    W, v = _f32(weights), _f32(readout)
+    parts = _in_threads(lambda p: _path_part(plan, W[p], v[p], gates[p] if gates is not None else None,
+                                             M, keep), S)
+    grads = np.concatenate(parts)
+    raise_if_nonfinite(grads, None, keep)
+    return grads
+
+
+def _path_part(plan, W, readout, gates, M, keep):
+    S, L, N, _ = W.shape
+    ones = np.ones((S, N), dtype=np.float32)
+    none_gate = np.empty((S, N, M), dtype=np.bool_)
+    grads = np.empty((S, L if keep == "all" else 1, N, M), dtype=np.float32)
+    g = _seed(readout, M)
+    for l in range(L - 1, -1, -1):
+        h = np.matmul(W[:, l].transpose(0, 2, 1), g)
+        _backward_step(g, h, gates[:, l] if plan.gated else none_gate, plan.gated, 0, False,
+                       ones, none_gate, plan.skip[l], plan.branch[l])
+        if keep == "all":
+            grads[:, L - 1 - l] = g
+    if keep != "all":
+        grads[:, 0] = g
+    return grads

@@ -1,0 +1,118 @@
+"""PyTorch kernel (CPU or CUDA): the reference's math on a whole chunk of networks at once,
+with batched matrix products (``torch.bmm``) over the network axis.
+
+torch is imported inside the functions, so ``import kernels`` never imports it.  ``device`` is
+``"cpu"`` or ``"cuda"`` (or ``"cuda:1"`` …); ``dtype`` float32 (default) or float64.  Results
+come back as numpy arrays.  No autograd: the backward pass is written out, exactly as in
+:mod:`kernels.reference`, so it runs under ``torch.inference_mode``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .plan import LayerPlan, check_shapes, raise_if_nonfinite
+
+name = "torch"
+
+
+def _torch():
+    import torch
+    return torch
+
+
+def _dtype(dtype: str):
+    torch = _torch()
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype={dtype!r} is not allowed: float32 or float64")
+    return getattr(torch, dtype)
+
+
+def _seed_columns(readout, M):
+    return readout[:, :, None].expand(-1, -1, M).clone()
+
+
+def real_gradients(plan: LayerPlan, weights: np.ndarray, readout: np.ndarray, inputs: np.ndarray,
+                   *, keep: str = "all", want_active: bool = False, device: str = "cpu",
+                   dtype: str = "float32"):
+    """Same contract as :func:`kernels.reference.real_gradients`, computed with torch on ``device``."""
+    torch = _torch()
+    S, L, N, M = check_shapes(plan, weights, readout, inputs)
+    td = _dtype(dtype)
+    with torch.inference_mode():
+        W = torch.as_tensor(np.ascontiguousarray(weights)).to(device=device, dtype=td)
+        x = torch.as_tensor(np.ascontiguousarray(inputs)).to(device=device, dtype=td)
+        v = torch.as_tensor(np.ascontiguousarray(readout)).to(device=device, dtype=td)
+        cache = []
+        forward_ok = torch.empty((S, L), dtype=torch.bool, device=device)
+        for l in range(L):
+            inv_std = y = None
+            if plan.norm == "none":
+                u = x
+            else:
+                u = x - x.mean(dim=2, keepdim=True)
+                if plan.norm == "bn":
+                    inv_std = torch.rsqrt((u * u).mean(dim=2, keepdim=True))
+                    u = u * inv_std
+                    y = u
+            active = u > 0
+            phi = u * active if plan.gated else u
+            x = float(plan.skip[l]) * x + float(plan.branch[l]) * torch.bmm(W[:, l], phi)
+            forward_ok[:, l] = torch.isfinite(x).flatten(1).all(dim=1)
+            if inv_std is not None:
+                forward_ok[:, l] &= torch.isfinite(inv_std).flatten(1).all(dim=1)
+            cache.append((active, inv_std, y))
+        g = _seed_columns(v, M)
+        out = []
+        for l in range(L - 1, -1, -1):
+            active, inv_std, y = cache[l]
+            h = torch.bmm(W[:, l].transpose(1, 2), g)
+            if plan.gated:
+                h = h * active
+            h = _norm_backward(h, plan.norm, plan.stats_backward, inv_std, y)
+            g = float(plan.skip[l]) * g + float(plan.branch[l]) * h
+            if keep == "all":
+                out.append(g)
+        grads = torch.stack(out if keep == "all" else [g], dim=1)
+        active_np = torch.stack([c[0] for c in cache], dim=1).cpu().numpy() if want_active else None
+        grads_np = grads.cpu().numpy()
+        ok_np = forward_ok.cpu().numpy()
+    raise_if_nonfinite(grads_np, ok_np, keep)
+    return grads_np, active_np
+
+
+def _norm_backward(h, norm, stats_backward, inv_std, y):
+    if norm == "none":
+        return h
+    if norm == "center":
+        return h if stats_backward == "constant" else h - h.mean(dim=2, keepdim=True)
+    if stats_backward == "constant":
+        return h * inv_std
+    return inv_std * (h - h.mean(dim=2, keepdim=True) - y * (h * y).mean(dim=2, keepdim=True))
+
+
+def path_gradients(plan: LayerPlan, weights: np.ndarray, readout: np.ndarray,
+                   gates: np.ndarray | None, *, n_inputs: int | None = None, keep: str = "all",
+                   device: str = "cpu", dtype: str = "float32"):
+    """Same contract as :func:`kernels.reference.path_gradients`, computed with torch on ``device``."""
+    torch = _torch()
+    S, L, N = weights.shape[0], weights.shape[1], weights.shape[2]
+    M = gates.shape[-1] if gates is not None else int(n_inputs)
+    if gates is not None:
+        check_shapes(plan, weights, readout, gates)
+    td = _dtype(dtype)
+    with torch.inference_mode():
+        W = torch.as_tensor(np.ascontiguousarray(weights)).to(device=device, dtype=td)
+        v = torch.as_tensor(np.ascontiguousarray(readout)).to(device=device, dtype=td)
+        G = torch.as_tensor(np.ascontiguousarray(gates)).to(device=device) if plan.gated else None
+        g = _seed_columns(v, M)
+        out = []
+        for l in range(L - 1, -1, -1):
+            h = torch.bmm(W[:, l].transpose(1, 2), g)
+            if plan.gated:
+                h = h * G[:, l]
+            g = float(plan.skip[l]) * g + float(plan.branch[l]) * h
+            if keep == "all":
+                out.append(g)
+        grads_np = torch.stack(out if keep == "all" else [g], dim=1).cpu().numpy()
+    raise_if_nonfinite(grads_np, None, keep)
+    return grads_np

@@ -1,0 +1,151 @@
+"""``python -m montecarlo``: estimate the paper's quantities on sampled networks.
+
+    python -m montecarlo ARCH [--depth L] [--width N] [--alpha A] [--beta B] [--gamma1 G]
+        [--gamma2 G2] [--norm none|center|bn] [--bn-backward constant|through]
+        [--model real|path] [--nets S] [--seed K] [--batch B] [--backend numpy|numba|torch|cuda]
+        [--pairs P] [--experiment pairs|grid] [--json]
+
+Exit codes: 0 success, 1 numerical failure (a non-finite value; the message names the layer),
+2 bad usage (the message names the argument, the value and what is allowed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import contextmanager
+
+from kernels import BACKENDS, NonFiniteError
+from theory.specs import ARCHS, NORMS, SpecError, make_spec
+
+from . import observables
+from .networks import MODELS, STATS_BACKWARDS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m montecarlo",
+        description="Monte Carlo estimates of gradient variance, covariance and correlation for "
+                    "typical pairs at every depth (or the 1-D grid observables), on sampled "
+                    "networks (--model real) or the path model of Assumption 1 (--model path).")
+    p.add_argument("arch", metavar="ARCH", help="one of " + ", ".join(ARCHS))
+    spec = p.add_argument_group("architecture (theory.specs; omitted = the spec's default)")
+    spec.add_argument("--depth", type=int, help="L, number of layers (>= 1)")
+    spec.add_argument("--width", type=int, help="N, neurons per layer (>= 1)")
+    spec.add_argument("--weight-gain", type=float, dest="weight_gain", help="c in sigma^2 = c/N")
+    spec.add_argument("--alpha", type=float, help="resnet block rescaling alpha > 0")
+    spec.add_argument("--beta", type=float, help="resnet branch rescaling beta >= 0")
+    spec.add_argument("--gamma1", type=float, help="highway skip gate (gamma1^2 + gamma2^2 = 1)")
+    spec.add_argument("--gamma2", type=float, help="highway branch gate")
+    spec.add_argument("--norm", help="none | center | bn (ff, resnet)")
+    spec.add_argument("--init", help="crelu-ll weights: gaussian | orthogonal")
+    spec.add_argument("--bias-std", type=float, dest="bias_std",
+                      help="std of the grid's first-layer biases (default 1.0)")
+    run = p.add_argument_group("sampling")
+    run.add_argument("--model", default="real", help="real | path (default real)")
+    run.add_argument("--bn-backward", default="constant", dest="bn_backward",
+                     help="batch statistics when differentiating (real model, norm center|bn): "
+                          "constant (the theorems' model, default) | through (autograd's training mode)")
+    run.add_argument("--experiment", default="pairs", help="pairs (typical pairs, default) | grid")
+    run.add_argument("--nets", type=int, default=64, help="networks sampled (default 64)")
+    run.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
+    run.add_argument("--batch", type=int, default=8, help="networks per chunk; does not change results")
+    run.add_argument("--backend", default="numba", help="numpy | numba | torch | cuda (default numba)")
+    run.add_argument("--pairs", type=int, default=32,
+                     help="typical pairs per network (default 32: a batch of M = 64 inputs; centring/BN over "
+                          "M inputs lowers co-activation by arcsin(1/(M-1))/(2 pi) per layer)")
+    run.add_argument("--points", type=int, default=256, help="grid points (default 256)")
+    run.add_argument("--max-lag", type=int, default=64, dest="max_lag", help="ACF lags (default 64)")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout, nothing else")
+    return p
+
+
+def _choice(field: str, value: str, allowed) -> None:
+    if value not in allowed:
+        raise SpecError(field, value, "one of " + ", ".join(allowed))
+
+
+@contextmanager
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("networks", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def run(args: argparse.Namespace) -> dict:
+    _choice("--model", args.model, MODELS)
+    _choice("--bn-backward", args.bn_backward, STATS_BACKWARDS)
+    _choice("--backend", args.backend, BACKENDS)
+    _choice("--experiment", args.experiment, ("pairs", "grid"))
+    fields = {k: getattr(args, k) for k in ("depth", "width", "weight_gain", "alpha", "beta",
+                                            "gamma1", "gamma2", "norm", "init")}
+    if args.arch == "shallow":
+        fields["bias_std"] = args.bias_std
+    spec = make_spec(args.arch, **fields)
+    if args.experiment == "pairs" and args.arch == "shallow":
+        raise SpecError("--experiment", "pairs", "grid for ARCH=shallow (its typical-pair moments "
+                        "depend on the inputs; see theory.derivations.shallow_covariance)")
+    show = not args.json and sys.stderr.isatty()
+    with _progress(args.nets, show) as tick:
+        common = dict(model=args.model, nets=args.nets, seed=args.seed, batch=args.batch,
+                      backend=args.backend, stats_backward=args.bn_backward, progress=tick)
+        if args.experiment == "pairs":
+            result = observables.typical_pairs(spec, pairs=args.pairs, **common)
+        else:
+            result = observables.grid(spec, points=args.points, max_lag=args.max_lag,
+                                      bias_std=args.bias_std, **common)
+    out = result.to_dict()
+    out["backend"] = args.backend
+    if args.experiment == "pairs" and args.model == "path":
+        from theory.pathsum import path_moments
+        exact = path_moments(spec)["layer_curves"]
+        out["exact"] = {k: [float(x) for x in exact[k]] for k in ("variance", "covariance", "correlation")}
+    return out
+
+
+def _table(out: dict) -> str:
+    lines = [f"{out['spec']['arch']} {out['spec']}  model={out['model']}  backend={out['backend']}"]
+    if out["experiment"] == "pairs":
+        c = out["curves"]
+        head = f"{'d':>4} {'variance':>24} {'covariance':>24} {'correlation':>22}"
+        if "exact" in out:
+            head += f" {'exact corr':>11}"
+        lines.append(head)
+        for k, d in enumerate(c["depth"]):
+            row = f"{d:>4}"
+            for key, w in (("variance", 24), ("covariance", 24), ("correlation", 22)):
+                e = c[key][k]
+                row += f" {e['mean']:>{w - 11}.5g} ± {e['stderr']:<8.2g}"
+            if "exact" in out:
+                row += f" {out['exact']['correlation'][k]:>11.5g}"
+            lines.append(row)
+        lines.append(f"({out['correlation']['n']} networks, {out['pairs_per_net']} pairs each; "
+                     "d = layers between the neuron and the output; ± one standard error)")
+    else:
+        lines.append(f"{'lag':>4} {'ACF':>22}")
+        for k, e in zip(out["acf"]["lag"], out["acf"]["values"]):
+            lines.append(f"{k:>4} {e['mean']:>11.4f} ± {e['stderr']:<8.2g}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        out = run(args)
+    except SpecError as err:
+        print(f"python -m montecarlo: error: {err}", file=sys.stderr)
+        return 2
+    except (NonFiniteError, FloatingPointError) as err:
+        print(f"python -m montecarlo: numerical failure: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        sys.stdout.write(json.dumps(out) + "\n")
+    else:
+        print(_table(out))
+    return 0

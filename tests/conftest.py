@@ -1,0 +1,13 @@
+"""Hypothesis profiles: ``ci`` (default, quick), ``dev``, ``thorough``.
+
+Select one with the environment variable HYPOTHESIS_PROFILE.
+"""
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=60, deadline=None)
+settings.register_profile("thorough", max_examples=500, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
