@@ -53,8 +53,8 @@ def test_predict_shallow_and_curves(capsys):
     (["ff", "--width", "0"], "--width: width=0 is not allowed"),
     (["highway", "--gamma1", "0.5", "--gamma2", "0.5"], "gamma1^2 + gamma2^2 = 1"),
     (["vgg"], "invalid choice: 'vgg'"),
-    (["ff", "--model", "infinite-width"], "not available yet"),
-    (["ff", "--c0", "0.5"], "--c0=0.5 is not allowed"),
+    (["ff", "--model", "infinite-width", "--c0", "1.5"], "--c0: c0=1.5 is not allowed: a real number in [-1, 1]"),
+    (["ff", "--c0", "0.5"], "--c0=0.5 is not allowed with --model path"),
     (["ff", "--norm", "layer"], "invalid choice: 'layer'"),
     (["ff", "--x", "0.3"], "apply only to ARCH shallow"),
 ])
@@ -71,8 +71,8 @@ def test_predict_subprocess_json_is_the_only_stdout():
     assert run("theory.predict", "--help", check_rc=0).stdout.startswith("usage:")
 
 
-def test_verify_json_end_to_end():
-    proc = run("theory.verify", "--json", check_rc=0)
+def test_verify_json_end_to_end_symbolic_only():
+    proc = run("theory.verify", "--json", "--symbolic-only", check_rc=0)
     doc = json.loads(proc.stdout)
     assert doc["ok"] is True and doc["seconds"] > 0
     by_id = {c["id"]: c for c in doc["claims"]}
@@ -82,8 +82,26 @@ def test_verify_json_end_to_end():
     assert all(c["rejected"] for c in doc["controls"]) and len(doc["controls"]) >= 3
 
 
+def test_verify_with_monte_carlo_three_columns():
+    """A small end-to-end run: the path model confirms Thm 2's (3/4)^L, real networks depart
+    (their correlation decays more slowly), the infinite-width column is filled, the Monte Carlo
+    control (0.8^L) is rejected by the same samples."""
+    proc = run("theory.verify", "--claims", "thm2c", "ll-correlation", "--json", check_rc=0)
+    doc = json.loads(proc.stdout)
+    thm2c = {c["id"]: c for c in doc["claims"]}["thm2c"]
+    for column in ("path", "infinite_width", "real"):
+        entry = thm2c[column]
+        assert {"verdict", "predicted", "estimate", "ci", "n", "z"} <= set(entry)
+    assert thm2c["path"]["verdict"] == "confirmed"
+    assert thm2c["real"]["verdict"] == "deviates" and thm2c["real"]["estimate"] > thm2c["real"]["predicted"]
+    assert "holds under Assumption 1 only" in thm2c["summary"]
+    controls = {c["id"]: c["rejected"] for c in doc["controls"]}
+    assert controls["mc-control:thm2c:0.8^L instead of (3/4)^L"] is True
+    assert doc["settings"]["alpha_family"] == 1e-3 and doc["runs"]
+
+
 def test_verify_selection_and_bad_claim(capsys):
-    assert verify.main(["--claims", "thm2c", "cor1-limit", "--json"]) == 0
+    assert verify.main(["--claims", "thm2c", "cor1-limit", "--json", "--symbolic-only"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [c["id"] for c in doc["claims"]] == ["thm2c", "cor1-limit"]
     with pytest.raises(SystemExit) as info:
@@ -95,19 +113,19 @@ def test_verify_selection_and_bad_claim(capsys):
 def test_verify_exits_1_when_a_check_fails(monkeypatch, capsys):
     """Feed the wrong forms in as if they were claims: the verifier must fail the run."""
     monkeypatch.setattr(verify, "CLAIMS", negative_controls())
-    assert verify.main([]) == 1
+    assert verify.main(["--symbolic-only"]) == 1
     assert "FAILED control:thm1b:0.55^L" in capsys.readouterr().out
 
 
 def test_verify_latex_table_and_no_overwrite(tmp_path, capsys):
     target = tmp_path / "claims.tex"
-    assert verify.main(["--claims", "thm1b", "thm3a", "--latex", str(target)]) == 0
+    assert verify.main(["--claims", "thm1b", "thm3a", "--latex", str(target), "--symbolic-only"]) == 0
     tex = target.read_text()
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"2^{- L}" in tex
     assert tex.count(r"\\") == 3  # header + two rows
     before = target.read_text()
     with pytest.raises(SystemExit) as info:
-        verify.main(["--claims", "thm1b", "--latex", str(target)])
+        verify.main(["--claims", "thm1b", "--latex", str(target), "--symbolic-only"])
     assert info.value.code == 2 and target.read_text() == before
     if shutil.which("pdflatex"):
         doc = tmp_path / "doc.tex"

@@ -1,14 +1,20 @@
 """``python -m theory.predict``: what the theory says for an architecture at a depth.
 
     python -m theory.predict ARCH [--depth L] [--width N] [--alpha A] [--beta B]
-        [--gamma1 G] [--gamma2 G] [--norm none|center|bn] [--gain C] [--bias-std S]
-        [--x X] [--x-prime X'] [--model path|infinite-width] [--c0 C] [--curve] [--json]
+        [--gamma1 G] [--gamma2 G] [--norm none|center|bn] [--weight-gain C] [--bias-std S]
+        [--x X] [--x-prime X'] [--model path|infinite-width] [--c0 C] [--batch-size M]
+        [--bn-backward constant|through] [--curve] [--json]
 
 Prints the gradient variance ``E[∇_i²]``, covariance ``E[∇_i ∇_j]`` and correlation for
 typical pairs at depth ``L`` (the gradient w.r.t. a neuron ``L`` layers below the output).
 ``--model path`` (the paper's Assumption 1: exact at every width) evaluates the path sum of
 :mod:`theory.pathsum` in 30-digit arithmetic.  For ``shallow`` the covariance depends on the
 two scalar inputs ``--x`` and ``--x-prime`` (exact, no assumption).
+``--model infinite-width`` evaluates the mean-field recursions of :mod:`theory.infinite_width`
+(real ReLU networks as N -> infinity) for a pair of inputs with correlation ``--c0`` (default 0)
+in a batch of ``--batch-size`` inputs (default 64, ``inf`` allowed) whose statistics centering
+and BN use; ``--bn-backward`` says how BN is differentiated (constant statistics, the default,
+or through them).  Its JSON adds the forward kernel per layer and the gate probabilities.
 """
 from __future__ import annotations
 
@@ -43,7 +49,7 @@ def build_parser() -> cli.Parser:
     p.add_argument("--gamma1", type=float, help="highway skip scale gamma1 (default sqrt(1 - 1/L))")
     p.add_argument("--gamma2", type=float, help="highway branch scale gamma2 (default sqrt(1 - gamma1^2))")
     p.add_argument("--norm", choices=NORMS, help="ff/resnet normalization (default none)")
-    p.add_argument("--gain", type=float, dest="weight_gain",
+    p.add_argument("--weight-gain", "--gain", type=float, dest="weight_gain",
                    help="c in the weight variance sigma^2 = c/N (default 2 = He; shallow and crelu-ll: 1)")
     p.add_argument("--bias-std", type=float, dest="bias_std", help="shallow: standard deviation of the biases (default 1)")
     p.add_argument("--init", choices=("gaussian", "orthogonal"), help="crelu-ll: weight init (default gaussian)")
@@ -51,7 +57,13 @@ def build_parser() -> cli.Parser:
     p.add_argument("--x-prime", type=float, dest="x_prime", help="shallow: second input (default 1)")
     p.add_argument("--model", choices=MODELS, default="path",
                    help="path: the paper's Assumption 1 (exact at every width); infinite-width: mean-field recursions")
-    p.add_argument("--c0", type=float, help="infinite-width model: correlation of the two inputs")
+    p.add_argument("--c0", type=float, help="infinite-width model: correlation of the two inputs, in [-1, 1] (default 0)")
+    p.add_argument("--batch-size", dest="batch_size", type=float, metavar="M",
+                   help="infinite-width model: inputs per batch for centering/BN statistics "
+                        "(default 64 = the Monte Carlo's 32 pairs; 'inf' allowed)")
+    p.add_argument("--bn-backward", dest="bn_backward", choices=("constant", "through"),
+                   help="infinite-width model: BN/centering statistics treated as constants when "
+                        "differentiating (default; the theorems' model) or differentiated through")
     p.add_argument("--curve", action="store_true", help="also print the whole depth curve d = 1..L")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     return p
@@ -66,15 +78,43 @@ def spec_from_args(args: Any, prog: str):
     try:
         return make_spec(args.arch, **fields)
     except SpecError as exc:
-        flag = "/".join("--" + f.strip().replace("weight_gain", "gain").replace("_", "-")
+        flag = "/".join("--" + f.strip().replace("_", "-")
                         for f in exc.field.split(","))
         cli.usage_error(prog, f"{flag}: {exc}")
 
 
-def predict(spec, model: str = "path", x: float = 0.0, x_prime: float = 1.0) -> dict[str, Any]:
+def _curve_doc(curves: dict) -> dict:
+    return {"depth": curves["depth"],
+            **{k: [cli.json_number(v) for v in curves[k]] for k in ("variance", "covariance", "correlation")}}
+
+
+def predict_infinite_width(spec, c0: float = 0.0, batch_size: Any = None,
+                           bn_backward: str = "constant") -> dict[str, Any]:
+    """The infinite-width document: the path model's keys plus ``forward``, ``gates``, ``batch_size``."""
+    from .infinite_width import DEFAULT_BATCH_SIZE, infinite_width_moments
+    M = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
+    result = infinite_width_moments(spec, c0=c0, batch_size=M, stats_backward=bn_backward)
+    doc: dict[str, Any] = {"arch": spec.arch, "model": "infinite-width", "spec": spec.to_dict(),
+                           "depth": spec.depth}
+    doc.update(variance=result["variance"], covariance=result["covariance"],
+               correlation=result["correlation"], depth_convention=DEPTH_CONVENTION,
+               c0=result["c0"], batch_size=result["batch_size"] if result["batch_size"] != float("inf") else "inf",
+               bn_backward=result["bn_backward"],
+               curves=_curve_doc(result["curves"]), layer_curves=_curve_doc(result["layer_curves"]),
+               forward={k: [cli.json_number(float(v)) for v in vals] if k != "layer" else vals
+                        for k, vals in result["forward"].items()},
+               gates={k: [cli.json_number(float(v)) for v in vals] if k != "layer" else vals
+                      for k, vals in result["gates"].items()})
+    return doc
+
+
+def predict(spec, model: str = "path", x: float = 0.0, x_prime: float = 1.0, c0: float = 0.0,
+            batch_size: Any = None, bn_backward: str = "constant") -> dict[str, Any]:
     """The prediction document for ``spec`` (see the module docstring)."""
-    if model != "path":
-        raise ValueError(f"model={model!r} is not allowed here: path")
+    if model not in MODELS:
+        raise ValueError(f"model={model!r} is not allowed here: one of {', '.join(MODELS)}")
+    if model == "infinite-width" and not isinstance(spec, ShallowSpec):
+        return predict_infinite_width(spec, c0, batch_size, bn_backward)
     doc: dict[str, Any] = {"arch": spec.arch, "model": model, "spec": spec.to_dict(), "depth": spec.depth}
     if isinstance(spec, ShallowSpec):
         from .derivations import shallow_covariance
@@ -82,6 +122,8 @@ def predict(spec, model: str = "path", x: float = 0.0, x_prime: float = 1.0) -> 
         doc.update({k: cli.json_number(float(v)) for k, v in values.items()})
         doc.update(x=x, x_prime=x_prime,
                    formula="E[f'(x) f'(x')] = c Phi(min(x, x')/sigma_b): Brownian motion in t = Phi(x/sigma_b)")
+        if model == "infinite-width":
+            doc["note"] = "the shallow net's covariance is exact at every width: infinite width gives the same"
         return doc
     result = path_moments(spec)
     doc.update(variance=cli.json_number(result["variance"]),
@@ -101,18 +143,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = parser.prog
-    if args.model == "infinite-width":
-        cli.usage_error(prog, "--model infinite-width is not available yet (the infinite-width mean-field "
-                              "recursions are not implemented in this version); allowed now: --model path")
-    if args.c0 is not None:
-        cli.usage_error(prog, f"--c0={args.c0!r} is not allowed with --model path: the path model's typical "
-                              "pairs do not depend on the input correlation (use --model infinite-width)")
+    if args.model == "path":
+        for flag, value in (("--c0", args.c0), ("--batch-size", args.batch_size), ("--bn-backward", args.bn_backward)):
+            if value is not None:
+                cli.usage_error(prog, f"{flag}={value!r} is not allowed with --model path: the path model's "
+                                      "typical pairs depend on neither the input correlation nor the batch "
+                                      "(use --model infinite-width)")
+    else:
+        if args.c0 is not None and not (-1.0 <= args.c0 <= 1.0):
+            cli.usage_error(prog, f"--c0: c0={args.c0!r} is not allowed: a real number in [-1, 1] "
+                                  "(the correlation of the two inputs of a pair)")
+        if args.batch_size is not None and not (args.batch_size == float("inf") or
+                                                (args.batch_size >= 2 and float(args.batch_size).is_integer())):
+            cli.usage_error(prog, f"--batch-size: batch_size={args.batch_size!r} is not allowed: an integer "
+                                  ">= 2 or inf (inputs per batch)")
     if args.arch != "shallow" and (args.x is not None or args.x_prime is not None):
         cli.usage_error(prog, f"--x/--x-prime apply only to ARCH shallow, not {args.arch}")
     args.x = 0.0 if args.x is None else args.x
     args.x_prime = 1.0 if args.x_prime is None else args.x_prime
     spec = spec_from_args(args, prog)
-    doc = predict(spec, args.model, args.x, args.x_prime)
+    try:
+        doc = predict(spec, args.model, args.x, args.x_prime, 0.0 if args.c0 is None else args.c0,
+                      args.batch_size, args.bn_backward or "constant")
+    except SpecError as exc:
+        cli.usage_error(prog, "--" + exc.field.replace("_", "-").replace("stats-backward", "bn-backward")
+                        + f": {exc}")
     if args.json:
         if not args.curve:
             doc.pop("curves", None)
@@ -120,7 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cli.dump_json(doc)
         return cli.EXIT_OK
     assumption = ("exact: gates decided by the biases, no assumption" if isinstance(spec, ShallowSpec)
-                  else "Assumption 1: gates p = 1/2, co-active q = 1/4")
+                  else "Assumption 1: gates p = 1/2, co-active q = 1/4" if args.model == "path"
+                  else f"N -> infinity, c0 = {doc['c0']:g}, batch M = {doc['batch_size']}"
+                       + (f", BN backward {doc['bn_backward']}" if doc.get("bn_backward") else ""))
     print(f"{spec.describe()}  —  model: {args.model} ({assumption})")
     rows = [(k, cli.format_number(doc[k], 8)) for k in ("variance", "covariance", "correlation")]
     if isinstance(spec, ShallowSpec):

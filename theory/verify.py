@@ -1,17 +1,27 @@
 """``python -m theory.verify``: a verdict for every claim of the paper.
 
-    python -m theory.verify [--claims ID ...] [--json] [--latex [FILE]] [--force] [--list]
+    python -m theory.verify [--claims ID ...] [--full] [--symbolic-only] [--seed K] [--alpha A]
+        [--json] [--latex [FILE]] [--force] [--list]
 
-For each claim of the registry (:mod:`theory.claims`) it runs the symbolic checks — the form
-derived by path counting (:mod:`theory.derivations`) against the paper's stated form, by
-``simplify(derived − stated) == 0`` and at random numeric points, or the paper's printed
-numbers recomputed exactly — and reports the Monte Carlo column.  In this version the Monte
-Carlo engine is not wired in: claims that need it say ``not run yet`` (never ``pass``).
+For each claim of the registry (:mod:`theory.claims`):
 
-Every run also feeds deliberately wrong forms (negative controls, e.g. ``0.55^L`` for Thm 1)
-through the same checks; the run fails if any control is accepted.
+* **symbolic** — the form derived by path counting (:mod:`theory.derivations`) against the
+  paper's stated form, by ``simplify(derived − stated) == 0`` and at random numeric points, or
+  the paper's printed numbers recomputed exactly;
+* **path model** — Monte Carlo of Assumption 1's gate model against the same path sum (the
+  theorem's own model: it must confirm);
+* **real networks** — Monte Carlo of sampled ReLU networks against the prediction: where real
+  networks follow the theorem, and where they depart (a finding, not a failure);
+* **infinite width** — the mean-field prediction (:mod:`theory.infinite_width`) against the same
+  real-network samples: it explains where and why real networks depart (typical pairs only).
 
-Exit codes: 0 all symbolic checks pass and every control is rejected; 1 otherwise; 2 bad usage.
+Decisions come from :mod:`theory.decision` at a stated family-wise false-alarm rate; a claim
+that needs a measurement never shows ``pass`` without one.  Every run also feeds deliberately
+wrong forms (negative controls) through the same symbolic checks and the same Monte Carlo
+samples; the run fails if any control is accepted.
+
+Exit codes: 0 every symbolic check passes, the path model confirms and every control is
+rejected; 1 otherwise; 2 bad usage.
 """
 from __future__ import annotations
 
@@ -23,9 +33,13 @@ from typing import Any, Sequence
 import sympy as sp
 
 from . import __version__, cli
+from . import evidence
 from .claims import CLAIMS, FAIL, NA, PASS, Claim, CheckResult, get_claim, negative_controls
+from .decision import DEVIATES, NOT_APPLICABLE
 
 MC_NOT_RUN = "not run yet"
+IW_NOT_AVAILABLE = {"verdict": NOT_APPLICABLE, "predicted": None, "estimate": None, "ci": None, "n": 0, "z": None,
+                    "note": "no infinite-width comparison for this observable in this version"}
 
 
 def claim_status(results: list[CheckResult]) -> str:
@@ -34,13 +48,16 @@ def claim_status(results: list[CheckResult]) -> str:
     return PASS if all(r.status == PASS for r in results) else FAIL
 
 
-def evaluate(claims: Sequence[Claim], progress: bool = False) -> dict[str, Any]:
-    """Run every claim's checks and the negative controls; return the verify document."""
+def evaluate(claims: Sequence[Claim], progress: bool = False,
+             settings: evidence.Settings | None = evidence.DEFAULT) -> dict[str, Any]:
+    """Run every claim's checks, the Monte Carlo comparisons (unless ``settings`` is None) and
+    the negative controls; return the verify document."""
     start = time.perf_counter()
-    rows = []
     controls = negative_controls()
-    total = len(claims) + len(controls)
-    bar = _progress(total) if progress else None
+    comparisons = evidence.plan(claims, settings) if settings is not None else []
+    n_groups = len({c.group for c in comparisons})
+    bar = _progress(len(claims) + len(controls) + n_groups) if progress else None
+    rows = []
     for claim in claims:
         results = claim.run_checks()
         rows.append(_claim_entry(claim, results))
@@ -49,13 +66,54 @@ def evaluate(claims: Sequence[Claim], progress: bool = False) -> dict[str, Any]:
     control_rows = []
     for control in controls:
         results = control.run_checks()
-        control_rows.append({"id": control.id, "rejected": claim_status(results) == FAIL,
+        control_rows.append({"id": control.id, "kind": "symbolic", "rejected": claim_status(results) == FAIL,
                              "detail": "; ".join(r.detail for r in results)})
         if bar:
             bar(control.id)
-    ok = all(r["symbolic"] != FAIL for r in rows) and all(c["rejected"] for c in control_rows)
-    return {"version": __version__, "ok": ok, "claims": rows, "controls": control_rows,
-            "seconds": round(time.perf_counter() - start, 3)}
+    runs: list[dict] = []
+    if settings is not None:
+        runs = evidence.run(comparisons, settings, progress=bar)
+        _attach_evidence(rows, claims, comparisons, control_rows)
+    ok = (all(r["symbolic"] != FAIL for r in rows) and all(c["rejected"] for c in control_rows)
+          and all(r.get("path", {}).get("verdict") != DEVIATES for r in rows))
+    doc = {"version": __version__, "ok": ok, "claims": rows, "controls": control_rows,
+           "seconds": round(time.perf_counter() - start, 3)}
+    if settings is not None:
+        doc["settings"] = {"alpha_family": settings.alpha, "comparisons": sum(c.column != evidence.CONTROL
+                                                                              for c in comparisons),
+                           "tolerance": {"absolute": settings.tolerance.absolute,
+                                         "relative": settings.tolerance.relative},
+                           "scale_tolerance": {"relative": settings.scale_tolerance.relative},
+                           "flops_per_run": settings.flops_per_run,
+                           "power": settings.power, "seed": settings.seed, "pairs_per_net": settings.pairs,
+                           "max_nets": settings.max_nets, "backend": settings.backend}
+        doc["runs"] = runs
+    return doc
+
+
+def _attach_evidence(rows: list[dict], claims: Sequence[Claim], comparisons: list, control_rows: list) -> None:
+    by_claim: dict[tuple[str, str], list] = {}
+    for c in comparisons:
+        by_claim.setdefault((c.claim_id, c.column), []).append(c.verdict)
+    for row, claim in zip(rows, claims):
+        path = evidence.column_entry(by_claim.get((claim.id, evidence.PATH), []))
+        real = evidence.column_entry(by_claim.get((claim.id, evidence.REAL), []))
+        infinite = evidence.column_entry(by_claim.get((claim.id, evidence.INFINITE_WIDTH), []))
+        if infinite["verdict"] == NOT_APPLICABLE:
+            infinite = dict(IW_NOT_AVAILABLE)
+        row["path"], row["real"], row["infinite_width"] = path, real, infinite
+        needs_mc = claim.observable is not None
+        if needs_mc and claim.observable.spec is None:
+            row["monte_carlo"] = MC_NOT_RUN + " (CIFAR-10 convnets are not in this version)"
+        elif needs_mc:
+            row["monte_carlo"] = f"path: {path['verdict']}; real: {real['verdict']}"
+        row["summary"] = evidence.summarize(claim, path, real, infinite) if needs_mc else "symbolic identity only."
+    for claim_id, (what, _) in evidence.CONTROLS.items():
+        verdicts = by_claim.get((claim_id, evidence.CONTROL))
+        if verdicts:
+            control_rows.append({"id": f"mc-control:{claim_id}:{what}", "kind": "monte carlo",
+                                 "rejected": any(v.verdict == DEVIATES for v in verdicts),
+                                 "detail": "; ".join(f"d={v.depth}: {v.verdict} (z={v.z:.1f})" for v in verdicts)})
 
 
 def _claim_entry(claim: Claim, results: list[CheckResult]) -> dict[str, Any]:
@@ -93,26 +151,50 @@ def _progress(total: int):
     return step
 
 
+def _cell(entry: dict[str, Any] | None) -> str:
+    if not entry or entry.get("verdict") in (None, NOT_APPLICABLE):
+        return "n/a"
+    if entry.get("estimate") is None:
+        return entry["verdict"]
+    return f"{entry['verdict']} (d={entry['depth']}: {entry['estimate']:.3g})"
+
+
 def render_text(doc: dict[str, Any]) -> str:
-    rows = [(c["id"], c["paper_ref"], c["statement"], c["closed_form"], c["symbolic"], c["monte_carlo"])
-            for c in doc["claims"]]
-    out = [cli.text_table(("claim", "ref", "statement", "closed form", "symbolic", "Monte Carlo"), rows,
-                          max_width=44)]
+    with_mc = "settings" in doc
+    if with_mc:
+        rows = [(c["id"], c["paper_ref"], c["closed_form"], c["symbolic"], _cell(c.get("path")),
+                 _cell(c.get("infinite_width")), _cell(c.get("real")) if c.get("observable") else "n/a")
+                for c in doc["claims"]]
+        headers = ("claim", "ref", "closed form", "symbolic", "path model", "infinite width", "real networks")
+    else:
+        rows = [(c["id"], c["paper_ref"], c["statement"], c["closed_form"], c["symbolic"], c["monte_carlo"])
+                for c in doc["claims"]]
+        headers = ("claim", "ref", "statement", "closed form", "symbolic", "Monte Carlo")
+    out = [cli.text_table(headers, rows, max_width=40)]
+    if with_mc:
+        out.append("\nIn words:")
+        out.extend(f"  {c['id']}: {c['summary']}" for c in doc["claims"] if c.get("summary"))
     failed = [c for c in doc["claims"] if c["symbolic"] == FAIL]
     for c in failed:
         out.append(f"\nFAILED {c['id']}:")
         out.extend(f"  {r['name']}: {r['status']} — {r['detail']}" for r in c["checks"])
     rejected = sum(c["rejected"] for c in doc["controls"])
-    out.append(f"\nNegative controls (wrong forms fed through the same checks): "
+    out.append(f"\nNegative controls (wrong forms fed through the same checks and samples): "
                f"{rejected}/{len(doc['controls'])} rejected")
     for c in doc["controls"]:
         if not c["rejected"]:
-            out.append(f"  ACCEPTED (a defect of the checker): {c['id']}")
+            out.append(f"  ACCEPTED (a defect of the checker): {c['id']} — {c['detail']}")
     n_pass = sum(c["symbolic"] == PASS for c in doc["claims"])
     n_sym = sum(c["symbolic"] != NA for c in doc["claims"])
-    n_mc = sum(c["monte_carlo"] == MC_NOT_RUN for c in doc["claims"])
-    out.append(f"Symbolic: {n_pass}/{n_sym} claims pass. Monte Carlo: {n_mc} claims not run yet "
-               f"(the Monte Carlo verdicts are not wired into this version).")
+    out.append(f"Symbolic: {n_pass}/{n_sym} claims pass.")
+    if with_mc:
+        st = doc["settings"]
+        out.append(f"Monte Carlo: {st['comparisons']} comparisons, family-wise false-alarm rate {st['alpha_family']:g} "
+                   f"(Bonferroni), minimum discrepancy max({st['tolerance']['absolute']:g}, "
+                   f"{st['tolerance']['relative']:g}·|predicted|) for correlations, {st['scale_tolerance']['relative']:g}·|predicted| "
+                   f"for variances/covariances, power {st['power']:g}, seed {st['seed']}.")
+    else:
+        out.append("Monte Carlo: not run (--symbolic-only).")
     out.append(f"Done in {doc['seconds']:.1f} s.")
     return "\n".join(out)
 
@@ -150,6 +232,13 @@ def build_parser() -> cli.Parser:
                    help="print a booktabs table (to FILE if given; an existing FILE needs --force)")
     p.add_argument("--force", action="store_true", help="allow --latex FILE to replace an existing file")
     p.add_argument("--list", action="store_true", help="list the claims and exit")
+    p.add_argument("--symbolic-only", action="store_true", help="skip the Monte Carlo columns")
+    p.add_argument("--full", action="store_true",
+                   help="tighter precision: minimum discrepancy max(0.005, 5%%), up to 4000 networks per run")
+    p.add_argument("--seed", type=int, default=0, help="seed of every Monte Carlo run (default 0)")
+    p.add_argument("--alpha", type=float, default=1e-3, help="family-wise false-alarm rate (default 1e-3)")
+    p.add_argument("--backend", choices=("numba", "numpy", "torch", "cuda"), default="numba",
+                   help="Monte Carlo kernel (default numba)")
     return p
 
 
@@ -168,7 +257,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cli.EXIT_OK
     if args.latex not in (None, "-") and os.path.exists(args.latex) and not args.force:
         cli.usage_error(parser.prog, f"--latex {args.latex!r} exists; it is not overwritten without --force")
-    doc = evaluate(claims, progress=sys.stderr.isatty() and not args.json)
+    if not 0 < args.alpha < 1:
+        cli.usage_error(parser.prog, f"--alpha={args.alpha!r} is not allowed: a probability in (0, 1)")
+    if args.seed < 0:
+        cli.usage_error(parser.prog, f"--seed={args.seed!r} is not allowed: an integer >= 0")
+    settings = None
+    if not args.symbolic_only:
+        import dataclasses
+        settings = dataclasses.replace(evidence.FULL if args.full else evidence.DEFAULT, seed=args.seed,
+                                       alpha=args.alpha, backend=args.backend)
+    doc = evaluate(claims, progress=sys.stderr.isatty() and not args.json, settings=settings)
     if args.json:
         cli.dump_json(doc)
     elif args.latex == "-":
