@@ -15,9 +15,10 @@ The prediction at depth ``d`` is the path model's value for the gradient with re
 neuron ``d`` layers below the output of the claim's network (``layer_curves``): one backward
 pass measures every depth.  At ``d = L`` it is exactly the theorem's formula.
 
-Empirical claims on the 1-D grid (§1.1, §2) are decided on real networks only: activation
-1/2 and co-activation 1/4 as values, co-activation climbing with depth as a one-sided trend,
-"resembles white/brown noise" as the lag-1 autocorrelation lying within a stated band of 0 or 1.
+Empirical claims are decided on real networks only: activation 1/2 and co-activation 1/4 (§2,
+on typical pairs) as values, co-activation climbing with depth as a one-sided trend, and on
+the 1-D grid (§1.1) "resembles white/brown noise" as the lag-1 autocorrelation of df/dx lying
+within a stated band of 0 or 1.
 
 Sizes: a pilot of ``pilot_nets`` networks estimates each comparison's per-network standard
 deviation (its upper 95% bound); the run then uses the number of networks that gives power
@@ -54,6 +55,7 @@ class Settings:
     pilot_nets: int = 24
     max_nets: int = 3000
     flops_per_run: float = 6e10  # caps the networks of one run: nets <= flops_per_run / flops(net)
+    grid_flops_per_run: float = 1.2e11  # the same for a 1-D grid run (few of them, 256 inputs each)
     grid_nets: int = 24
     sizing_rounds: int = 2
     pairs: int = 32
@@ -64,7 +66,7 @@ class Settings:
 DEFAULT = Settings()
 FULL = Settings(tolerance=Tolerance(absolute=0.005, relative=0.05),
                 scale_tolerance=Tolerance(absolute=0.0, relative=0.05), pilot_nets=48, max_nets=20000,
-                flops_per_run=1e13, grid_nets=48)
+                flops_per_run=1e13, grid_flops_per_run=2e12, grid_nets=48)
 
 
 def flops_per_network(experiment: str, spec: NetworkSpec, settings: Settings) -> float:
@@ -147,7 +149,9 @@ def plan(claims: Sequence[Claim], settings: Settings) -> list[Comparison]:
         obs = claim.observable
         if obs is None or obs.spec is None:
             continue
-        if obs.experiment == "typical_pairs":
+        if obs.experiment == "typical_pairs" and obs.quantity in GATE_QUANTITIES:
+            out.extend(_empirical_comparisons(claim, settings))
+        elif obs.experiment == "typical_pairs":
             for model, column in ((PATH, PATH), ("real", REAL)):
                 for d in obs.depths:
                     out.append(Comparison(claim.id, column, "pairs", obs.spec, model, obs.quantity, d,
@@ -164,14 +168,19 @@ def plan(claims: Sequence[Claim], settings: Settings) -> list[Comparison]:
                     out.append(Comparison(claim.id, CONTROL, "pairs", obs.spec, PATH, obs.quantity, d,
                                           perturb(exact, d)))
         elif obs.experiment == "grid":
-            out.extend(_grid_comparisons(claim, settings))
+            out.extend(_empirical_comparisons(claim, settings))
     return out
 
 
-def _grid_comparisons(claim: Claim, settings: Settings) -> list[Comparison]:
+GATE_QUANTITIES = {"activation": "active", "coactivation": "coactive"}
+
+
+def _empirical_comparisons(claim: Claim, settings: Settings) -> list[Comparison]:
+    """Real-network comparisons of an empirical claim: a value, a trend or a noise band."""
     obs = claim.observable
     assert obs is not None and obs.spec is not None
-    c = lambda **kw: Comparison(claim.id, REAL, "grid", obs.spec, "real", obs.quantity, **kw)  # noqa: E731
+    experiment = "pairs" if obs.experiment == "typical_pairs" else "grid"
+    c = lambda **kw: Comparison(claim.id, REAL, experiment, obs.spec, "real", obs.quantity, **kw)  # noqa: E731
     if obs.quantity in ("activation", "coactivation") and claim.stated is not None:
         return [c(depth=d, predicted=float(claim.stated)) for d in obs.depths]
     if obs.quantity == "coactivation":
@@ -184,14 +193,12 @@ def _grid_comparisons(claim: Claim, settings: Settings) -> list[Comparison]:
 
 def _extract(result: Any, cmp: Comparison) -> tuple[float, float, int]:
     """(estimate, stderr, n) of a comparison from a pairs or grid result."""
-    if cmp.experiment == "pairs":
+    if cmp.quantity in GATE_QUANTITIES:
+        e = getattr(result, GATE_QUANTITIES[cmp.quantity])[cmp.depth - 1]
+    elif cmp.experiment == "pairs":
         e = getattr(result, cmp.quantity)[cmp.depth - 1]
-    elif cmp.quantity == "acf":
-        e = result.acf[1]
-    elif cmp.quantity == "activation":
-        e = result.active[cmp.depth - 1]
     else:
-        e = result.coactive[cmp.depth - 1]
+        e = result.acf[1]  # lag-1 autocorrelation of df/dx along the grid
     return e.mean, e.stderr, e.n
 
 
@@ -219,8 +226,8 @@ def run(comparisons: list[Comparison], settings: Settings,
         if progress:
             progress(f"{experiment}:{spec.describe()} [{model}]")
         pilot = settings.grid_nets if experiment == "grid" else settings.pilot_nets
-        cap = max(pilot, min(settings.max_nets,
-                             int(settings.flops_per_run // flops_per_network(experiment, spec, settings))))
+        budget = settings.grid_flops_per_run if experiment == "grid" else settings.flops_per_run
+        cap = max(pilot, min(settings.max_nets, int(budget // flops_per_network(experiment, spec, settings))))
         nets = pilot
         result = _run_group(key, nets, settings)
         needed = pilot
