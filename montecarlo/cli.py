@@ -3,23 +3,36 @@
     python -m montecarlo ARCH [--depth L] [--width N] [--alpha A] [--beta B] [--gamma1 G]
         [--gamma2 G2] [--norm none|center|bn] [--bn-backward constant|through]
         [--model real|path] [--nets S] [--seed K] [--batch B] [--backend numpy|numba|torch|cuda]
-        [--pairs P] [--experiment pairs|grid] [--json]
+        [--pairs P] [--experiment pairs|grid] [--store PATH | --no-store]
+        [--workers K | --scheduler ADDRESS] [--json]
+
+Results store: every chunk of ``--batch`` networks is written, as soon as it is computed, to the
+SQLite results store (:mod:`montecarlo.store`; by default ``$SHATTERED_GRADIENTS_STORE`` or
+``~/.cache/shattered-gradients/results.sqlite``).  The same command run again reuses every
+stored chunk (and computes nothing); a killed run started again computes only the missing
+chunks and prints exactly the numbers of an uninterrupted run.  ``--no-store`` neither reads
+nor writes a store.  ``--workers K`` / ``--scheduler ADDRESS`` spread the chunks over a Dask
+cluster (:mod:`montecarlo.distributed`); results are bit-identical to a single process.
 
 Exit codes: 0 success, 1 numerical failure (a non-finite value; the message names the layer),
-2 bad usage (the message names the argument, the value and what is allowed).
+2 bad usage (the message names the argument, the value and what is allowed) or an unusable
+results store (corrupt, incompatible, not a store: the message says what to do; the file is
+never modified).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from contextlib import contextmanager
 
 from kernels import BACKENDS, NonFiniteError
 from theory.specs import ARCHS, NORMS, SpecError, make_spec
 
-from . import observables
+from . import runner
 from .networks import MODELS, STATS_BACKWARDS
+from .store import StoreError, default_store_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,15 +62,37 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--experiment", default="pairs", help="pairs (typical pairs, default) | grid")
     run.add_argument("--nets", type=int, default=64, help="networks sampled (default 64)")
     run.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
-    run.add_argument("--batch", type=int, default=8, help="networks per chunk; does not change results")
+    run.add_argument("--batch", type=int, default=8,
+                     help="networks per chunk: the unit of storage, resumption and distribution; "
+                          "does not change results (default 8)")
     run.add_argument("--backend", default="numba", help="numpy | numba | torch | cuda (default numba)")
     run.add_argument("--pairs", type=int, default=32,
                      help="typical pairs per network (default 32: a batch of M = 64 inputs; centring/BN over "
                           "M inputs lowers co-activation by arcsin(1/(M-1))/(2 pi) per layer)")
     run.add_argument("--points", type=int, default=256, help="grid points (default 256)")
     run.add_argument("--max-lag", type=int, default=64, dest="max_lag", help="ACF lags (default 64)")
+    keep = p.add_argument_group("results store and distributed runs")
+    where = keep.add_mutually_exclusive_group()
+    where.add_argument("--store", metavar="PATH",
+                       help="SQLite results store: chunks are written as they complete and reused by "
+                            "later runs (default: $SHATTERED_GRADIENTS_STORE, else "
+                            f"{_display_path(default_store_path())}); a corrupt or incompatible file "
+                            "is an error and is never modified")
+    where.add_argument("--no-store", action="store_true", dest="no_store",
+                       help="compute everything, read and write no store")
+    spread = keep.add_mutually_exclusive_group()
+    spread.add_argument("--workers", type=int, metavar="K",
+                        help="start a local Dask cluster of K worker processes for the chunks")
+    spread.add_argument("--scheduler", metavar="ADDRESS",
+                        help="send the chunks to the running Dask scheduler at ADDRESS (e.g. tcp://host:8786)")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout, nothing else")
     return p
+
+
+def _display_path(path) -> str:
+    home = os.path.expanduser("~")
+    text = str(path)
+    return "~" + text[len(home):] if home != "/" and text.startswith(home + os.sep) else text
 
 
 def _choice(field: str, value: str, allowed) -> None:
@@ -66,15 +101,31 @@ def _choice(field: str, value: str, allowed) -> None:
 
 
 @contextmanager
-def _progress(total: int, enabled: bool):
+def _progress(enabled: bool):
+    """A callback for :func:`montecarlo.runner.estimate` drawing chunks done (and reused) on stderr."""
     if not enabled:
         yield None
         return
     from rich.console import Console
-    from rich.progress import Progress
-    with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("networks", total=total)
-        yield lambda n: bar.advance(task, n)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("chunks", total=None)
+
+        def show(state: runner.ChunkProgress) -> None:
+            bar.update(task, total=state.total, completed=state.done,
+                       description=f"chunks ({state.reused} reused, {state.computed} computed)")
+        yield show
+
+
+@contextmanager
+def _executor(args: argparse.Namespace):
+    if args.workers is None and args.scheduler is None:
+        yield None
+        return
+    from .distributed import dask_executor
+    with dask_executor(workers=args.workers, scheduler=args.scheduler) as executor:
+        yield executor
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -90,15 +141,24 @@ def run(args: argparse.Namespace) -> dict:
     if args.experiment == "pairs" and args.arch == "shallow":
         raise SpecError("--experiment", "pairs", "grid for ARCH=shallow (its typical-pair moments "
                         "depend on the inputs; see theory.derivations.shallow_covariance)")
+    if args.workers is not None and args.workers < 1:
+        raise SpecError("--workers", args.workers, "an integer >= 1 (local worker processes)")
+    for name, value, low in (("nets", args.nets, 2), ("batch", args.batch, 1), ("seed", args.seed, 0)):
+        if value < low:
+            raise SpecError(name, value, f"an integer >= {low}" +
+                            (" (networks are the independent units of the standard errors)" if name == "nets" else ""))
+    if args.experiment == "pairs":
+        options = dict(pairs=args.pairs)
+    else:
+        options = dict(points=args.points, max_lag=args.max_lag, bias_std=args.bias_std)
+    # the experiment's own checks, before a store or a cluster is opened
+    runner.make_experiment(spec, args.experiment, args.model, dict(options, stats_backward=args.bn_backward))
+    store = None if args.no_store else (args.store or default_store_path())
     show = not args.json and sys.stderr.isatty()
-    with _progress(args.nets, show) as tick:
-        common = dict(model=args.model, nets=args.nets, seed=args.seed, batch=args.batch,
-                      backend=args.backend, stats_backward=args.bn_backward, progress=tick)
-        if args.experiment == "pairs":
-            result = observables.typical_pairs(spec, pairs=args.pairs, **common)
-        else:
-            result = observables.grid(spec, points=args.points, max_lag=args.max_lag,
-                                      bias_std=args.bias_std, **common)
+    with _progress(show) as tick, _executor(args) as executor:
+        result = runner.estimate(spec, args.experiment, model=args.model, nets=args.nets, seed=args.seed,
+                                 chunk=args.batch, backend=args.backend, store=store, executor=executor,
+                                 progress=tick, stats_backward=args.bn_backward, **options)
     out = result.to_dict()
     out["backend"] = args.backend
     if args.experiment == "pairs" and args.model == "path":
@@ -138,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         out = run(args)
-    except SpecError as err:
+    except (SpecError, StoreError) as err:
         print(f"python -m montecarlo: error: {err}", file=sys.stderr)
         return 2
     except (NonFiniteError, FloatingPointError) as err:

@@ -23,11 +23,19 @@ the sample ACF of ``df/dx`` along the grid, the normalized covariance matrix
 proportion over distinct pairs of grid points (``k(k−1)/(M(M−1))`` for a neuron active on ``k``
 points, Fig. 3), the histogram of per-neuron activation levels ``k/M`` and of contiguity run
 lengths (runs of equal activation along the grid, Fig. 4).
+
+**Summaries, then accumulation.**  Each experiment is a frozen object
+(:class:`PairsExperiment`, :class:`GridExperiment`) whose ``summaries(seed, range(start, stop),
+backend)`` is a pure function returning one float64 row per network (network ``i`` depends only
+on ``(seed, i)``, :mod:`montecarlo.sampling`); its ``accumulator()`` takes rows in network order
+and gives the result.  Chunks computed anywhere — another process, a Dask worker, a results
+store written yesterday (:mod:`montecarlo.runner`) — and combined in network order give
+bit-identical results to one uninterrupted run.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 
@@ -38,6 +46,23 @@ from . import networks, sampling
 from .estimators import Estimate, StreamingMoments
 
 Progress = Callable[[int], None]
+
+
+def _pin_blas_to_one_thread() -> None:
+    """Set the process's OpenBLAS thread count to 1 before the kernels run (determinism guard).
+
+    :func:`kernels.blas_threads.single_threaded_blas` calls ``openblas_set_num_threads_local``,
+    which in numpy's scipy-openblas build changes the *process-wide* count.  The numba kernel
+    enters it from two threads at once, so the first thread to finish restores the old count
+    while the other is still multiplying: some products of a chunk then run multi-threaded and
+    round differently (measured: the first chunk of a fresh process differed from the same chunk
+    computed later in ~2 of 3 processes, N = 200).  With the count already 1 every restore
+    writes 1, and results no longer depend on timing.  After its first race the kernel leaves
+    the count at 1 anyway, so this only makes the steady state hold from the first chunk.
+    """
+    from kernels.blas_threads import _setters
+    for set_threads in _setters():
+        set_threads(1)
 
 
 def _check_run(nets: int, batch: int, seed: int) -> None:
@@ -106,6 +131,94 @@ class PairsResult:
         }
 
 
+@dataclass(frozen=True)
+class PairsExperiment:
+    """Typical pairs as a pure per-network computation (see :meth:`summaries`).
+
+    One summary row per network, float64, ``4L`` columns: ``(A_d, C_d)`` for ``d = 1..L``
+    (row-major (L, 2), :func:`pair_summary`), then ``(p_l, q_l)`` for ``l = 1..L``
+    (:func:`gate_summary`; ones when the blocks have no gates).  A row depends only on the
+    experiment, ``(seed, i)`` and the backend, so rows computed anywhere and fed to
+    :meth:`accumulator` in network order give bit-identical results.
+    """
+
+    spec: NetworkSpec
+    model: str = "real"
+    pairs: int = 32
+    stats_backward: str = "constant"
+
+    name: ClassVar[str] = "pairs"
+    #: the observables held in a summary row, in column order (part of the results-store key)
+    observables: ClassVar[str] = "A,C|active,coactive"
+
+    def __post_init__(self) -> None:
+        pairs = self.pairs
+        if isinstance(pairs, bool) or not isinstance(pairs, (int, np.integer)) or pairs < 1:
+            raise SpecError("pairs", pairs, "an integer >= 1 (pairs of inputs per network)")
+        if self.spec.depth and getattr(self.spec, "norm", "none") == "bn" and self.model == "real" \
+                and pairs < 2:
+            raise SpecError("pairs", pairs, "an integer >= 2 under batch-norm (a batch of 2 inputs "
+                            "normalizes every neuron to ±1)")
+        plan = networks.compile_spec(self.spec, self.model, self.stats_backward)
+        plan.variance_scale()  # fails fast when 2^L-type growth leaves float64
+        object.__setattr__(self, "_plan", plan)
+
+    @property
+    def plan(self) -> networks.EnginePlan:
+        return self._plan
+
+    def options(self) -> dict:
+        """What besides spec, seed and backend determines a summary row (resolved values)."""
+        return {"model": self.model, "pairs": int(self.pairs), "bn_backward": self.plan.stats_backward}
+
+    def width(self) -> int:
+        return 4 * self.spec.depth
+
+    def summaries(self, seed: int, nets: range, backend: str) -> np.ndarray:
+        """Summary rows (len(nets), 4L) of networks ``nets`` of seed ``seed``."""
+        L = self.spec.depth
+        plan = self.plan
+        _pin_blas_to_one_thread()
+        grads, active = networks.gradients(plan, get_kernel(backend), seed, nets, "pairs", 2 * self.pairs,
+                                           want_active=plan.layers.gated)
+        rows = np.empty((len(nets), 4 * L))
+        for k in range(len(nets)):
+            rows[k, :2 * L] = pair_summary(grads[k]).ravel()
+            rows[k, 2 * L:] = (gate_summary(active[k]) if active is not None else np.ones((L, 2))).ravel()
+        return rows
+
+    def accumulator(self) -> "PairsAccumulator":
+        return PairsAccumulator(self)
+
+
+class PairsAccumulator:
+    """Summary rows of a :class:`PairsExperiment`, added in network order → :class:`PairsResult`."""
+
+    def __init__(self, experiment: PairsExperiment):
+        self.experiment = experiment
+        L = experiment.spec.depth
+        self.grads = StreamingMoments((L,), 2)
+        self.gates = StreamingMoments((L,), 2)
+
+    @property
+    def n(self) -> int:
+        return self.grads.n
+
+    def add(self, rows: np.ndarray) -> None:
+        L = self.experiment.spec.depth
+        for row in np.asarray(rows, dtype=np.float64).reshape(-1, 4 * L):
+            self.grads.add(row[:2 * L].reshape(L, 2))
+            self.gates.add(row[2 * L:].reshape(L, 2))
+
+    def result(self, seed: int) -> PairsResult:
+        e = self.experiment
+        scale = e.plan.variance_scale()
+        L = e.spec.depth
+        return PairsResult(e.spec, e.model, e.plan.stats_backward, seed, e.pairs, list(range(1, L + 1)),
+                           self.grads.estimate(0, scale), self.grads.estimate(1, scale),
+                           self.grads.ratio(1, 0), self.gates.estimate(0), self.gates.estimate(1))
+
+
 def typical_pairs(spec: NetworkSpec, *, model: str = "real", nets: int = 64, seed: int = 0,
                   batch: int = 8, backend: str = "numba", pairs: int = 32,
                   stats_backward: str = "constant", progress: Progress | None = None) -> PairsResult:
@@ -115,30 +228,21 @@ def typical_pairs(spec: NetworkSpec, *, model: str = "real", nets: int = 64, see
     gate model; exact truth in :func:`theory.pathsum.path_moments` ``["layer_curves"]``).
     ``pairs``: pairs per network (batch of ``2·pairs`` inputs; BN statistics come from it).
     ``batch``: networks per chunk — results are bit-identical for every value.
+    Stored, resumable and distributed runs: :func:`montecarlo.runner.estimate`.
     """
     _check_run(nets, batch, seed)
-    if isinstance(pairs, bool) or not isinstance(pairs, (int, np.integer)) or pairs < 1:
-        raise SpecError("pairs", pairs, "an integer >= 1 (pairs of inputs per network)")
-    if spec.depth and getattr(spec, "norm", "none") == "bn" and model == "real" and pairs < 2:
-        raise SpecError("pairs", pairs, "an integer >= 2 under batch-norm (a batch of 2 inputs "
-                        "normalizes every neuron to ±1)")
-    plan = networks.compile_spec(spec, model, stats_backward)
-    kernel = get_kernel(backend)
-    scale = plan.variance_scale()  # fails fast when 2^L-type growth leaves float64
-    L = spec.depth
-    grads_acc = StreamingMoments((L,), 2)
-    gates_acc = StreamingMoments((L,), 2)
+    experiment = PairsExperiment(spec, model, pairs, stats_backward)
+    return _run_in_process(experiment, nets, seed, batch, backend, progress)
+
+
+def _run_in_process(experiment, nets: int, seed: int, batch: int, backend: str,
+                    progress: Progress | None):
+    acc = experiment.accumulator()
     for idx in _chunks(nets, batch):
-        grads, active = networks.gradients(plan, kernel, seed, idx, "pairs", 2 * pairs,
-                                           want_active=plan.layers.gated)
-        for k in range(len(idx)):
-            grads_acc.add(pair_summary(grads[k]))
-            gates_acc.add(gate_summary(active[k]) if active is not None else np.ones((L, 2)))
+        acc.add(experiment.summaries(seed, idx, backend))
         if progress is not None:
             progress(len(idx))
-    return PairsResult(spec, model, plan.stats_backward, seed, pairs, list(range(1, L + 1)),
-                       grads_acc.estimate(0, scale), grads_acc.estimate(1, scale),
-                       grads_acc.ratio(1, 0), gates_acc.estimate(0), gates_acc.estimate(1))
+    return acc.result(seed)
 
 
 # ----------------------------------------------------------------------------- 1-D grid
@@ -203,6 +307,151 @@ class GridResult:
         }
 
 
+@dataclass(frozen=True)
+class GridExperiment:
+    """The 1-D grid as a pure per-network computation (see :meth:`summaries`).
+
+    One summary row per network, float64, in column order: the ACF at lags ``0..max_lag``; the
+    mean square gradient ``Σ_m y_m²/M``; the centred gradient ``z = y − ȳ`` (M values) and
+    ``z·z/M`` (for the normalized covariance matrix); per block the (active, co-active)
+    proportions (2L), the activation-level histogram (L × level_bins counts) and the run-length
+    counts (L × M).  Counts are exact in float64.  Every reduction happens here, so the
+    accumulator only does elementwise arithmetic, in network order.
+    """
+
+    spec: NetworkSpec
+    model: str = "real"
+    points: int = 256
+    max_lag: int = 64
+    bias_std: float | None = None
+    stats_backward: str = "constant"
+    level_bins: int = 10
+
+    name: ClassVar[str] = "grid"
+    observables: ClassVar[str] = "acf,mean_square,centred_gradient,centred_square|active,coactive,levels,runs"
+
+    def __post_init__(self) -> None:
+        points, max_lag = self.points, self.max_lag
+        if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 3:
+            raise SpecError("points", points, "an integer >= 3 (grid points)")
+        if not 0 <= max_lag < points:
+            raise SpecError("max_lag", max_lag, f"an integer in [0, {points - 1}]")
+        bias_std = self.bias_std
+        if bias_std is None:
+            bias_std = self.spec.bias_std if isinstance(self.spec, ShallowSpec) else 1.0
+            object.__setattr__(self, "bias_std", bias_std)
+        if not bias_std > 0:
+            raise SpecError("bias_std", bias_std, "a positive real number")
+        plan = None
+        if not self.shallow:
+            plan = networks.compile_spec(self.spec, self.model, self.stats_backward)
+        elif self.model != "real":
+            raise SpecError("model", self.model, "real for the shallow net (it has no path model)")
+        object.__setattr__(self, "_plan", plan)
+
+    @property
+    def shallow(self) -> bool:
+        return isinstance(self.spec, ShallowSpec)
+
+    @property
+    def plan(self) -> networks.EnginePlan | None:
+        return self._plan
+
+    @property
+    def layers(self) -> int:
+        return 1 if self.shallow else self.spec.depth
+
+    def options(self) -> dict:
+        """What besides spec, seed and backend determines a summary row (resolved values)."""
+        return {"model": self.model, "points": int(self.points), "max_lag": int(self.max_lag),
+                "bias_std": float(self.bias_std), "level_bins": int(self.level_bins),
+                "bn_backward": None if self.plan is None else self.plan.stats_backward}
+
+    def _columns(self) -> dict[str, slice]:
+        L, M, lags = self.layers, self.points, self.max_lag + 1
+        sizes = [("acf", lags), ("ms", 1), ("z", M), ("zz", 1), ("props", 2 * L),
+                 ("levels", L * self.level_bins), ("runs", L * M)]
+        out, at = {}, 0
+        for key, size in sizes:
+            out[key] = slice(at, at + size)
+            at += size
+        return out
+
+    def width(self) -> int:
+        return self._columns()["runs"].stop
+
+    def summaries(self, seed: int, nets: range, backend: str) -> np.ndarray:
+        """Summary rows (len(nets), width()) of networks ``nets`` of seed ``seed``."""
+        t = sampling.grid_points(self.points)
+        _pin_blas_to_one_thread()
+        if self.shallow:
+            dfdx, active = _shallow_grid(self.spec, seed, nets, t, self.bias_std)
+        else:
+            grads, active = networks.gradients(self.plan, get_kernel(backend), seed, nets, "grid",
+                                               self.points, keep="input", want_active=True,
+                                               bias_std=self.bias_std)
+            dfdx = grads[:, 0].astype(np.float64).sum(axis=1)
+        col = self._columns()
+        rows = np.empty((len(nets), self.width()))
+        for k in range(len(nets)):
+            y = dfdx[k]
+            rows[k, col["acf"]] = sample_acf(y, self.max_lag)
+            rows[k, col["ms"]] = float(y @ y) / self.points
+            z = y - y.mean()
+            rows[k, col["z"]] = z
+            rows[k, col["zz"]] = z @ z / self.points
+            props, lv, rl = layer_activation_summary(active[k], self.level_bins)
+            rows[k, col["props"]] = props.ravel()
+            rows[k, col["levels"]] = lv.ravel()
+            rows[k, col["runs"]] = rl.ravel()
+        return rows
+
+    def accumulator(self) -> "GridAccumulator":
+        return GridAccumulator(self)
+
+
+class GridAccumulator:
+    """Summary rows of a :class:`GridExperiment`, added in network order → :class:`GridResult`."""
+
+    def __init__(self, experiment: GridExperiment):
+        self.experiment = experiment
+        L, M = experiment.layers, experiment.points
+        self.acf = StreamingMoments((experiment.max_lag + 1,), 1)
+        self.ms = StreamingMoments((), 1)
+        self.gates = StreamingMoments((L,), 2)
+        self.cov = np.zeros((M, M))
+        self.levels = np.zeros((L, experiment.level_bins), dtype=np.int64)
+        self.runs = np.zeros((L, M), dtype=np.int64)
+        self._col = experiment._columns()
+
+    @property
+    def n(self) -> int:
+        return self.acf.n
+
+    def add(self, rows: np.ndarray) -> None:
+        e, col = self.experiment, self._col
+        L = e.layers
+        for row in np.asarray(rows, dtype=np.float64).reshape(-1, e.width()):
+            if not np.isfinite(row).all():
+                raise FloatingPointError("a per-network summary is not finite")
+            self.acf.add(row[col["acf"]][:, None])
+            self.ms.add(row[col["ms"]])
+            z = row[col["z"]]
+            self.cov += (np.outer(z, z) / row[col["zz"]][0] - self.cov) / self.acf.n
+            self.gates.add(row[col["props"]].reshape(L, 2))
+            self.levels += row[col["levels"]].reshape(L, -1).astype(np.int64)
+            self.runs += row[col["runs"]].reshape(L, -1).astype(np.int64)
+
+    def result(self, seed: int) -> GridResult:
+        e = self.experiment
+        t = sampling.grid_points(e.points)
+        lv = None if e.plan is None else e.plan.log_forward_variance
+        scale = 1.0 if lv is None else float(np.exp(lv[-1] - lv[0]))
+        return GridResult(e.spec, e.model, seed, t, self.acf.estimate(0), self.ms.estimate(0, scale),
+                          self.cov.copy(), self.gates.estimate(0), self.gates.estimate(1),
+                          self.levels.copy(), self.runs.copy())
+
+
 def grid(spec: NetworkSpec, *, model: str = "real", nets: int = 20, seed: int = 0, batch: int = 4,
          backend: str = "numba", points: int = 256, max_lag: int = 64, bias_std: float | None = None,
          stats_backward: str = "constant", level_bins: int = 10,
@@ -211,52 +460,14 @@ def grid(spec: NetworkSpec, *, model: str = "real", nets: int = 20, seed: int = 
 
     ``bias_std``: standard deviation of the first-layer biases ``b`` (default: the spec's own
     for the shallow net, else 1.0 — see :class:`theory.specs.ShallowSpec` for why not 1/√N).
+    Stored, resumable and distributed runs: :func:`montecarlo.runner.estimate`.
     """
     _check_run(nets, batch, seed)
-    if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 3:
-        raise SpecError("points", points, "an integer >= 3 (grid points)")
-    if not 0 <= max_lag < points:
-        raise SpecError("max_lag", max_lag, f"an integer in [0, {points - 1}]")
-    if bias_std is None:
-        bias_std = spec.bias_std if isinstance(spec, ShallowSpec) else 1.0
-    if not bias_std > 0:
-        raise SpecError("bias_std", bias_std, "a positive real number")
-    t = sampling.grid_points(points)
-    shallow = isinstance(spec, ShallowSpec)
-    L = 1 if shallow else spec.depth
-    if not shallow:
-        plan = networks.compile_spec(spec, model, stats_backward)
-        kernel = get_kernel(backend)
-    elif model != "real":
-        raise SpecError("model", model, "real for the shallow net (it has no path model)")
-    acf_acc = StreamingMoments((max_lag + 1,), 1)
-    ms_acc = StreamingMoments((), 1)
-    gate_acc = StreamingMoments((L,), 2)
-    cov = np.zeros((points, points))
-    levels = np.zeros((L, level_bins), dtype=np.int64)
-    runs = np.zeros((L, points), dtype=np.int64)
-    for idx in _chunks(nets, batch):
-        if shallow:
-            dfdx, active = _shallow_grid(spec, seed, idx, t, bias_std)
-        else:
-            grads, active = networks.gradients(plan, kernel, seed, idx, "grid", points, keep="input",
-                                               want_active=True, bias_std=bias_std)
-            dfdx = grads[:, 0].astype(np.float64).sum(axis=1)
-        for k in range(len(idx)):
-            y = dfdx[k]
-            acf_acc.add(sample_acf(y, max_lag)[:, None])
-            ms_acc.add(np.array([float(y @ y) / points]))
-            z = y - y.mean()
-            cov += (np.outer(z, z) / (z @ z / points) - cov) / (acf_acc.n)
-            props, lv, rl = layer_activation_summary(active[k], level_bins)
-            gate_acc.add(props)
-            levels += lv
-            runs += rl
-        if progress is not None:
-            progress(len(idx))
-    scale = 1.0 if shallow else float(np.exp(plan.log_forward_variance[-1] - plan.log_forward_variance[0]))
-    return GridResult(spec, model, seed, t, acf_acc.estimate(0), ms_acc.estimate(0, scale), cov,
-                      gate_acc.estimate(0), gate_acc.estimate(1), levels, runs)
+    experiment = GridExperiment(spec, model, points, max_lag, bias_std, stats_backward, level_bins)
+    return _run_in_process(experiment, nets, seed, batch, backend, progress)
+
+
+EXPERIMENTS = {"pairs": PairsExperiment, "grid": GridExperiment}
 
 
 def _shallow_grid(spec: ShallowSpec, seed: int, idx: range, t: np.ndarray, bias_std: float):
