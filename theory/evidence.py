@@ -202,17 +202,18 @@ def _extract(result: Any, cmp: Comparison) -> tuple[float, float, int]:
     return e.mean, e.stderr, e.n
 
 
-def _run_group(key: tuple, nets: int, settings: Settings):
-    from montecarlo import observables  # lazy: theory stays importable without the engine loaded
+def _run_group(key: tuple, nets: int, settings: Settings, store: Any = None, executor: Any = None):
+    """One Monte Carlo run through the chunk runner: stored chunks are reused (the pilot's chunks
+    serve the sized run), new ones written as they complete; bit-identical to an in-process run."""
+    from montecarlo.runner import estimate  # lazy: theory stays importable without the engine loaded
     experiment, spec, model = key
-    if experiment == "pairs":
-        return observables.typical_pairs(spec, model=model, nets=nets, seed=settings.seed, batch=8,
-                                         backend=settings.backend, pairs=settings.pairs)
-    return observables.grid(spec, model=model, nets=nets, seed=settings.seed, batch=4, backend=settings.backend)
+    options = {"pairs": settings.pairs} if experiment == "pairs" else {}
+    return estimate(spec, experiment, model=model, nets=nets, seed=settings.seed, chunk=8,
+                    backend=settings.backend, store=store, executor=executor, **options)
 
 
 def run(comparisons: list[Comparison], settings: Settings,
-        progress: Callable[[str], None] | None = None) -> list[dict]:
+        progress: Callable[[str], None] | None = None, store: Any = None, executor: Any = None) -> list[dict]:
     """Run every group of comparisons (pilot, then sized), decide each comparison in place;
     return one record per run (networks needed for the stated power, cap, networks used)."""
     runs: list[dict] = []
@@ -229,7 +230,7 @@ def run(comparisons: list[Comparison], settings: Settings,
         budget = settings.grid_flops_per_run if experiment == "grid" else settings.flops_per_run
         cap = max(pilot, min(settings.max_nets, int(budget // flops_per_network(experiment, spec, settings))))
         nets = pilot
-        result = _run_group(key, nets, settings)
+        result = _run_group(key, nets, settings, store, executor)
         needed = pilot
         for _round in range(settings.sizing_rounds):
             # size on the current data: stage 1 on the pilot, stage 2 on the sized run (heavy tails)
@@ -238,7 +239,7 @@ def run(comparisons: list[Comparison], settings: Settings,
             if min(needed, cap) <= nets:
                 break
             nets = min(needed, cap)
-            result = _run_group(key, nets, settings)
+            result = _run_group(key, nets, settings, store, executor)
         runs.append({"experiment": experiment, "spec": spec.describe(), "model": model, "pilot": pilot,
                      "needed": needed, "nets": nets, "cap": cap})
         for c in members:

@@ -1,6 +1,7 @@
 """``python -m theory.verify``: a verdict for every claim of the paper.
 
     python -m theory.verify [--claims ID ...] [--full] [--symbolic-only] [--seed K] [--alpha A]
+        [--store PATH | --no-store] [--workers K | --scheduler ADDRESS]
         [--json] [--latex [FILE]] [--force] [--list]
 
 For each claim of the registry (:mod:`theory.claims`):
@@ -49,7 +50,8 @@ def claim_status(results: list[CheckResult]) -> str:
 
 
 def evaluate(claims: Sequence[Claim], progress: bool = False,
-             settings: evidence.Settings | None = evidence.DEFAULT) -> dict[str, Any]:
+             settings: evidence.Settings | None = evidence.DEFAULT, store: Any = None,
+             executor: Any = None) -> dict[str, Any]:
     """Run every claim's checks, the Monte Carlo comparisons (unless ``settings`` is None) and
     the negative controls; return the verify document."""
     start = time.perf_counter()
@@ -72,7 +74,7 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
             bar(control.id)
     runs: list[dict] = []
     if settings is not None:
-        runs = evidence.run(comparisons, settings, progress=bar)
+        runs = evidence.run(comparisons, settings, progress=bar, store=store, executor=executor)
         _attach_evidence(rows, claims, comparisons, control_rows)
     ok = (all(r["symbolic"] != FAIL for r in rows) and all(c["rejected"] for c in control_rows)
           and all(r.get("path", {}).get("verdict") != DEVIATES for r in rows))
@@ -216,6 +218,15 @@ def render_latex(doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _executor(args):
+    """A Dask executor for --workers / --scheduler, or a null context (this process)."""
+    import contextlib
+    if args.workers is None and args.scheduler is None:
+        return contextlib.nullcontext(None)
+    from montecarlo.distributed import dask_executor
+    return dask_executor(workers=args.workers, scheduler=args.scheduler)
+
+
 def build_parser() -> cli.Parser:
     import argparse
     p = cli.Parser(
@@ -239,6 +250,16 @@ def build_parser() -> cli.Parser:
     p.add_argument("--alpha", type=float, default=1e-3, help="family-wise false-alarm rate (default 1e-3)")
     p.add_argument("--backend", choices=("numba", "numpy", "torch", "cuda"), default="numba",
                    help="Monte Carlo kernel (default numba)")
+    keep = p.add_argument_group("results store and distributed runs")
+    where = keep.add_mutually_exclusive_group()
+    where.add_argument("--store", metavar="PATH",
+                       help="SQLite results store: every Monte Carlo chunk is written as it completes and reused "
+                            "by later runs; a killed run resumes (default: $SHATTERED_GRADIENTS_STORE or the "
+                            "user cache); a corrupt or incompatible file is an error and is never overwritten")
+    where.add_argument("--no-store", action="store_true", help="compute everything, read and write no store")
+    spread = keep.add_mutually_exclusive_group()
+    spread.add_argument("--workers", type=int, metavar="K", help="spread chunks over a local Dask cluster of K processes")
+    spread.add_argument("--scheduler", metavar="ADDRESS", help="send chunks to the Dask scheduler at ADDRESS")
     return p
 
 
@@ -266,7 +287,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         import dataclasses
         settings = dataclasses.replace(evidence.FULL if args.full else evidence.DEFAULT, seed=args.seed,
                                        alpha=args.alpha, backend=args.backend)
-    doc = evaluate(claims, progress=sys.stderr.isatty() and not args.json, settings=settings)
+    if args.workers is not None and args.workers < 1:
+        cli.usage_error(parser.prog, f"--workers={args.workers!r} is not allowed: an integer >= 1")
+    store = None
+    if settings is not None and not args.no_store:
+        from montecarlo.store import Store, StoreError, default_store_path
+        path = args.store or default_store_path()
+        try:
+            store = Store(path)
+        except StoreError as exc:
+            cli.usage_error(parser.prog, f"--store: {exc}")
+    try:
+        with _executor(args) as executor:
+            doc = evaluate(claims, progress=sys.stderr.isatty() and not args.json, settings=settings,
+                           store=store, executor=executor)
+    finally:
+        if store is not None:
+            store.close()
+    if store is not None:
+        doc["store"] = str(store.path)
     if args.json:
         cli.dump_json(doc)
     elif args.latex == "-":
