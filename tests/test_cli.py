@@ -147,3 +147,16 @@ def test_import_theory_does_not_import_torch():
     code = "import sys, theory, theory.claims, theory.verify, theory.predict; print('torch' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_verify_reuses_its_store_and_refuses_a_corrupt_one(tmp_path):
+    store = tmp_path / "verify.sqlite"
+    args = ("theory.verify", "--claims", "cor1b", "--json", "--store", str(store))
+    first = json.loads(run(*args, check_rc=0).stdout)
+    second = json.loads(run(*args, check_rc=0).stdout)
+    assert first["claims"] == second["claims"] and first["store"] == str(store)
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"not a database" * 100)
+    proc = run("theory.verify", "--claims", "cor1b", "--store", str(bad))
+    assert proc.returncode == 2 and "--store" in proc.stderr and str(bad) in proc.stderr
+    assert bad.read_bytes() == b"not a database" * 100

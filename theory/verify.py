@@ -153,19 +153,20 @@ def _progress(total: int):
     return step
 
 
-def _cell(entry: dict[str, Any] | None) -> str:
+def _cell(entry: dict[str, Any] | None, key: str = "estimate") -> str:
+    """``verdict (d=…: value)``: the Monte Carlo estimate, or for the infinite-width column its prediction."""
     if not entry or entry.get("verdict") in (None, NOT_APPLICABLE):
         return "n/a"
-    if entry.get("estimate") is None:
+    if entry.get(key) is None:
         return entry["verdict"]
-    return f"{entry['verdict']} (d={entry['depth']}: {entry['estimate']:.3g})"
+    return f"{entry['verdict']} (d={entry['depth']}: {entry[key]:.3g})"
 
 
 def render_text(doc: dict[str, Any]) -> str:
     with_mc = "settings" in doc
     if with_mc:
         rows = [(c["id"], c["paper_ref"], c["closed_form"], c["symbolic"], _cell(c.get("path")),
-                 _cell(c.get("infinite_width")), _cell(c.get("real")) if c.get("observable") else "n/a")
+                 _cell(c.get("infinite_width"), "predicted"), _cell(c.get("real")) if c.get("observable") else "n/a")
                 for c in doc["claims"]]
         headers = ("claim", "ref", "closed form", "symbolic", "path model", "infinite width", "real networks")
     else:
@@ -174,7 +175,8 @@ def render_text(doc: dict[str, Any]) -> str:
         headers = ("claim", "ref", "statement", "closed form", "symbolic", "Monte Carlo")
     out = [cli.text_table(headers, rows, max_width=40)]
     if with_mc:
-        out.append("\nIn words:")
+        out.append("\n(path model, real networks: the Monte Carlo estimate; infinite width: its prediction, "
+                   "compared with the real-network estimate.)\nIn words:")
         out.extend(f"  {c['id']}: {c['summary']}" for c in doc["claims"] if c.get("summary"))
     failed = [c for c in doc["claims"] if c["symbolic"] == FAIL]
     for c in failed:
