@@ -3,8 +3,8 @@
 One comparison is a Monte Carlo estimate ``m ± s`` (``n`` independent networks) against a
 prediction ``μ``, with a stated *minimum discrepancy to detect*
 ``δ(μ) = max(δ_abs, δ_rel·|μ|)`` and a per-comparison false-alarm rate ``α`` (the run's
-family-wise rate divided by the number of comparisons: Bonferroni).  With
-``z* = Φ⁻¹(1 − α/2)`` and the interval ``I = m ± z*·s``:
+family-wise rate divided by the number of comparisons: Bonferroni).  With ``z*`` the two-sided
+Student-t quantile ``t_{1−α/2, n−1}`` and the interval ``I = m ± z*·s``:
 
 * **confirmed** — ``I ⊂ [μ − δ, μ + δ]``: the data show agreement within the stated precision
   (two one-sided tests; if ``|truth − μ| ≥ δ`` this happens with probability ≤ α);
@@ -67,6 +67,12 @@ def critical_z(alpha: float) -> float:
     return float(stats.norm.isf(alpha / 2))
 
 
+def critical_t(alpha: float, n: int) -> float:
+    """Two-sided Student-t quantile with ``n − 1`` degrees of freedom (networks are the units)."""
+    critical_z(alpha)  # validates alpha
+    return float(stats.t.isf(alpha / 2, max(n - 1, 1)))
+
+
 def decide(predicted: float, estimate: float, stderr: float, n: int, *, alpha: float,
            tolerance: Tolerance, min_n: int = 8, depth: int | None = None, note: str = "") -> Verdict:
     """The verdict for one comparison (see the module docstring)."""
@@ -74,7 +80,7 @@ def decide(predicted: float, estimate: float, stderr: float, n: int, *, alpha: f
     if n < min_n or not math.isfinite(estimate) or not math.isfinite(stderr):
         return Verdict(INCONCLUSIVE, predicted, estimate, stderr, None, n, None, delta, alpha, None, depth,
                        note or f"n = {n} < {min_n} networks")
-    zc = critical_z(alpha)
+    zc = critical_t(alpha, n)
     half = zc * stderr
     lo, hi = estimate - half, estimate + half
     z = (estimate - predicted) / stderr if stderr > 0 else (0.0 if estimate == predicted else math.copysign(math.inf, estimate - predicted))

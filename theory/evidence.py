@@ -64,7 +64,7 @@ class Settings:
 
 
 DEFAULT = Settings()
-FULL = Settings(tolerance=Tolerance(absolute=0.005, relative=0.05),
+FULL = Settings(tolerance=Tolerance(absolute=0.005, relative=0.0),  # ±0.005 on every correlation
                 scale_tolerance=Tolerance(absolute=0.0, relative=0.05), pilot_nets=48, max_nets=20000,
                 flops_per_run=1e13, grid_flops_per_run=2e12, grid_nets=48)
 
