@@ -49,20 +49,10 @@ Progress = Callable[[int], None]
 
 
 def _pin_blas_to_one_thread() -> None:
-    """Set the process's OpenBLAS thread count to 1 before the kernels run (determinism guard).
-
-    :func:`kernels.blas_threads.single_threaded_blas` calls ``openblas_set_num_threads_local``,
-    which in numpy's scipy-openblas build changes the *process-wide* count.  The numba kernel
-    enters it from two threads at once, so the first thread to finish restores the old count
-    while the other is still multiplying: some products of a chunk then run multi-threaded and
-    round differently (measured: the first chunk of a fresh process differed from the same chunk
-    computed later in ~2 of 3 processes, N = 200).  With the count already 1 every restore
-    writes 1, and results no longer depend on timing.  After its first race the kernel leaves
-    the count at 1 anyway, so this only makes the steady state hold from the first chunk.
-    """
-    from kernels.blas_threads import _setters
-    for set_threads in _setters():
-        set_threads(1)
+    """OpenBLAS at one thread for the process before any kernel runs (a determinism guard:
+    see :mod:`kernels.blas_threads`)."""
+    from kernels.blas_threads import pin_single_thread
+    pin_single_thread()
 
 
 def _check_run(nets: int, batch: int, seed: int) -> None:
