@@ -39,33 +39,97 @@ def _forward_unit(x, norm, gated, u, active, inv_std, phi, ok):
     """Per network s and neuron n: u = norm(x) over the M columns, active = u > 0, phi = φ(u).
 
     ok[s] = False when a batch standard deviation of network s is 0 (or not finite).
+    The batch sums run in float64, each row in column order (:func:`_row_means`).
     """
     S, N, M = x.shape
+    mean = np.zeros(N)
+    inv = np.ones(N)
     for s in range(S):
         ok[s] = True
+        if norm != 0:
+            _row_means(x[s], mean, inv, norm == 2)
         for n in range(N):
-            mean = 0.0
-            inv = 1.0
-            if norm != 0:
-                acc = 0.0
+            if norm == 2 and not np.isfinite(inv[n]):
+                ok[s] = False
+            inv_std[s, n] = inv[n]
+            if norm == 0:  # (x − 0.0)·1.0 == x exactly: the same bits, without the arithmetic
                 for m in range(M):
-                    acc += x[s, n, m]
-                mean = acc / M
-            if norm == 2:
-                acc = 0.0
+                    val = x[s, n, m]
+                    u[s, n, m] = val
+                    a = val > 0.0
+                    active[s, n, m] = a
+                    phi[s, n, m] = val if (a or not gated) else 0.0
+            else:
+                mu = mean[n]
+                iv = inv[n]
                 for m in range(M):
-                    d = x[s, n, m] - mean
-                    acc += d * d
-                inv = 1.0 / np.sqrt(acc / M)
-                if not np.isfinite(inv):
-                    ok[s] = False
-            inv_std[s, n] = inv
+                    val = (x[s, n, m] - mu) * iv
+                    u[s, n, m] = val
+                    a = val > 0.0
+                    active[s, n, m] = a
+                    phi[s, n, m] = val if (a or not gated) else 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _row_means(x, mean, inv, scaled):
+    """mean[n] = Σ_m x[n, m] / M and, when ``scaled``, inv[n] = 1/sqrt(Σ_m (x − mean)² / M).
+
+    Each row is summed in float64 in column order (the same bits as a plain loop); four rows
+    are interleaved so that the additions, which depend on each other within a row, overlap.
+    """
+    N, M = x.shape
+    n0 = 0
+    while n0 < N:
+        n1 = min(n0 + 4, N)
+        if n1 - n0 == 4:
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = 0.0
             for m in range(M):
-                val = (x[s, n, m] - mean) * inv
-                u[s, n, m] = val
-                a = val > 0.0
-                active[s, n, m] = a
-                phi[s, n, m] = val if (a or not gated) else 0.0
+                a0 += x[n0, m]
+                a1 += x[n0 + 1, m]
+                a2 += x[n0 + 2, m]
+                a3 += x[n0 + 3, m]
+            mean[n0] = a0 / M
+            mean[n0 + 1] = a1 / M
+            mean[n0 + 2] = a2 / M
+            mean[n0 + 3] = a3 / M
+            if scaled:
+                m0 = mean[n0]
+                m1 = mean[n0 + 1]
+                m2 = mean[n0 + 2]
+                m3 = mean[n0 + 3]
+                a0 = 0.0
+                a1 = 0.0
+                a2 = 0.0
+                a3 = 0.0
+                for m in range(M):
+                    d0 = x[n0, m] - m0
+                    d1 = x[n0 + 1, m] - m1
+                    d2 = x[n0 + 2, m] - m2
+                    d3 = x[n0 + 3, m] - m3
+                    a0 += d0 * d0
+                    a1 += d1 * d1
+                    a2 += d2 * d2
+                    a3 += d3 * d3
+                inv[n0] = 1.0 / np.sqrt(a0 / M)
+                inv[n0 + 1] = 1.0 / np.sqrt(a1 / M)
+                inv[n0 + 2] = 1.0 / np.sqrt(a2 / M)
+                inv[n0 + 3] = 1.0 / np.sqrt(a3 / M)
+        else:
+            for n in range(n0, n1):
+                acc = 0.0
+                for m in range(M):
+                    acc += x[n, m]
+                mean[n] = acc / M
+                if scaled:
+                    acc = 0.0
+                    for m in range(M):
+                        d = x[n, m] - mean[n]
+                        acc += d * d
+                    inv[n] = 1.0 / np.sqrt(acc / M)
+        n0 = n1
 
 
 @njit(cache=True, nogil=True)
@@ -85,17 +149,20 @@ def _axpby(x, t, s_coef, b_coef, ok):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _backward_step(g, h, gate, gated, norm, through, inv_std, y, s_coef, b_coef):
-    """g ← s g + b J_normᵀ(gate ⊙ h), fused; statistics constant or differentiated through."""
+    """g ← s g + b J_normᵀ(gate ⊙ h), fused; statistics constant or differentiated through.
+
+    ``h`` is scratch (gated in place when the statistics are differentiated through).
+    """
     S, N, M = g.shape
     for s in range(S):
         for n in range(N):
-            if gated:
-                for m in range(M):
-                    if not gate[s, n, m]:
-                        h[s, n, m] = 0.0
             mh = 0.0
             mhy = 0.0
             if through and norm != 0:
+                if gated:
+                    for m in range(M):
+                        if not gate[s, n, m]:
+                            h[s, n, m] = 0.0
                 for m in range(M):
                     mh += h[s, n, m]
                     if norm == 2:
@@ -103,11 +170,15 @@ def _backward_step(g, h, gate, gated, norm, through, inv_std, y, s_coef, b_coef)
                 mh /= M
                 mhy /= M
             scale = inv_std[s, n] if norm == 2 else 1.0
+            coef = b_coef * scale
             for m in range(M):
-                hv = h[s, n, m] - mh
+                hm = h[s, n, m]
+                if gated and not gate[s, n, m]:
+                    hm = 0.0
+                hv = hm - mh
                 if norm == 2:
                     hv -= mhy * y[s, n, m]
-                g[s, n, m] = s_coef * g[s, n, m] + b_coef * scale * hv
+                g[s, n, m] = s_coef * g[s, n, m] + coef * hv
 
 
 def _f32(a: np.ndarray) -> np.ndarray:

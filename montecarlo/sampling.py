@@ -13,10 +13,18 @@ a fast ziggurat) straight into preallocated arrays.  A network therefore depends
 ``(K, i)``: not on the chunk (``--batch``) it is computed in, nor on the backend.  All kernels
 read these same float32 arrays (the numpy reference casts them to float64), so the fast
 kernels are tested against the reference on bit-identical networks.
+
+The weight draws (``L·N²`` normals per network, as many as the kernel's products take time)
+are spread over one thread per core: numpy's ``Generator`` fills release the GIL, and every
+network has its own generator, so the bits do not depend on the threading.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
+
+from kernels.blas_threads import worker_count
 
 WEIGHTS, INPUTS, GATES = 0, 1, 2
 
@@ -42,14 +50,32 @@ def sample_weights(seed: int, networks: range, depth: int, width: int,
     S = len(networks)
     weights = np.empty((S, depth, width, width), dtype=np.float32)
     readout = np.empty((S, width), dtype=np.float32)
-    for k, i in enumerate(networks):
-        rng = stream(seed, i, WEIGHTS)
-        rng.standard_normal(out=readout[k], dtype=np.float32)
-        rng.standard_normal(out=weights[k], dtype=np.float32)
-        if orthogonal:
+
+    def draw(ks: range) -> None:
+        for k in ks:
+            rng = stream(seed, networks[k], WEIGHTS)
+            rng.standard_normal(out=readout[k], dtype=np.float32)
+            rng.standard_normal(out=weights[k], dtype=np.float32)
+
+    _over_threads(draw, S)
+    if orthogonal:
+        for k in range(S):
             for l in range(depth):
                 weights[k, l] = orthogonal_from(weights[k, l])
     return weights, readout
+
+
+def _over_threads(work, count: int) -> None:
+    """``work(ks)`` on contiguous ranges of ``0..count−1``, one thread per core (GIL released)."""
+    parts = worker_count(count)
+    edges = np.linspace(0, count, parts + 1).astype(int)
+    ranges = [range(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    if len(ranges) <= 1:
+        work(range(count))
+        return
+    with ThreadPoolExecutor(len(ranges)) as pool:
+        for done in [pool.submit(work, ks) for ks in ranges]:
+            done.result()
 
 
 def sample_pair_inputs(seed: int, networks: range, width: int, n_inputs: int) -> np.ndarray:

@@ -1,0 +1,466 @@
+"""``python -m montecarlo.bench``: this engine against its peers, measured in one run.
+
+    python -m montecarlo.bench [--quick] [--json] [--depth L] [--width N] [--points M]
+        [--nets S] [--peer-nets S] [--curve-nets S] [--pairs P] [--batch B] [--seed K]
+
+What is timed (DESIGN.md "Performance"; issue 4, item 5), on each configuration — (a)
+feedforward ReLU and (b) BN resnet β = 0.1, both ``L = 50, N = 200`` on the ``M = 256`` 1-D grid
+(first layer ``x·1 − b``): sample a network, then ``df/dx`` of ``f = vᵀ x_L`` at every grid
+point, then its sample ACF along the grid (:func:`montecarlo.observables.sample_acf`),
+averaged over networks with a standard error.
+
+* **engine** — :func:`montecarlo.networks.gradients` with the numba kernel (``keep='input'``;
+  the grid experiment's activation histograms are not part of the race); the torch kernel is an
+  extra row on the very same networks;
+* **autograd_loop**, **torch_func_vmap** — the peers of :mod:`montecarlo.bench_peers`, on their
+  own independent networks (``torch.randn``), sampling included in their time.
+
+Figures: networks/s; GFLOP/s counting ``4·M·N²·(L−1)`` flops per network (forward and backward
+products, the issue's convention); % of this machine's fp32 GEMM rate, measured in the same
+run as the best of a few ``2048³`` sgemm's with numpy and with torch (the larger is the peak);
+the ratio engine/peer.  **ACF agreement**: for every lag ``k = 1..K`` and each peer,
+``t_k = (ā_engine − ā_peer) / sqrt(se_e² + se_p²)``; the family (2 peers × K lags) is tested
+at a false-alarm rate of 1e-3 with Bonferroni and Student-t quantiles with
+``min(S_e, S_p) − 1`` degrees of freedom (conservative).  Different networks, so the test is
+two-sample; it can only detect a discrepancy of several standard errors.
+
+**Depth curve**: the correlation of gradients for typical pairs at every depth ``d = 1..L``
+comes out of one backward pass of one depth-``L`` network in the engine
+(:func:`montecarlo.observables.typical_pairs`); the peers' way is one autograd network per
+depth, ``L`` separate runs, at equal precision (same networks per depth, same pairs).  The
+speedup is the ratio of the two wall times; at ``d = L`` both estimate the same correlation,
+which is checked.
+
+Threads: the engine uses one worker per core (single-threaded BLAS in each,
+:mod:`kernels.blas_threads`); ``torch.set_num_threads`` is set to the same count for the peers
+and the torch rows.  The load average is recorded at start and end: the machine is shared.
+Targets of the issue (benchmark figures, never test assertions) are reported as met or not.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+from scipy import stats
+
+from kernels import get_kernel
+from kernels.blas_threads import single_threaded_blas, worker_count
+from theory.specs import FeedforwardSpec, NetworkSpec, ResnetSpec
+
+from . import bench_peers, networks, observables, sampling
+from .estimators import StreamingMoments
+
+FALSE_ALARM = 1e-3
+TARGETS = {"engine_over_vmap": 2.0, "engine_over_autograd_loop": 2.5, "pct_of_gemm": 50.0,
+           "depth_curve_speedup": 20.0}
+PEERS = ("autograd_loop", "torch_func_vmap")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sizes of one benchmark run (``quick`` and full presets below; tests use tiny ones)."""
+
+    depth: int = 50
+    width: int = 200
+    points: int = 256
+    max_lag: int = 64
+    nets: int = 96            # engine networks per configuration (numba)
+    torch_nets: int = 32      # engine, torch kernel (extra row)
+    peer_nets: int = 48       # networks per peer per configuration
+    batch: int = 8            # networks per chunk (engine) / per vmap stack
+    curve_nets: int = 32      # networks per depth in the depth-curve race
+    pairs: int = 32           # typical pairs per network there
+    gemm_size: int = 2048
+    gemm_reps: int = 5
+    seed: int = 0
+    bias_std: float = 1.0
+
+
+QUICK = Settings(nets=48, torch_nets=16, peer_nets=24, curve_nets=12, gemm_reps=3)
+FULL = Settings()
+
+
+def configurations(s: Settings) -> list[tuple[str, NetworkSpec]]:
+    """(a) feedforward ReLU and (b) BN resnet β = 0.1 at the run's depth and width."""
+    return [("ff-relu", FeedforwardSpec(depth=s.depth, width=s.width)),
+            ("resnet-bn-beta0.1", ResnetSpec(depth=s.depth, width=s.width, beta=0.1, norm="bn"))]
+
+
+def _log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- machine
+def measure_gemm(size: int, reps: int) -> dict:
+    """Best-of-``reps`` fp32 ``size³`` GEMM rate (GFLOP/s) with numpy and torch; peak = the max."""
+    import torch
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    out = {}
+    for name, mul, x, y in (("numpy", np.matmul, a, b),
+                            ("torch", torch.matmul, torch.from_numpy(a), torch.from_numpy(b))):
+        mul(x, y)  # warm-up
+        best = math.inf
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            mul(x, y)
+            best = min(best, time.perf_counter() - t0)
+        out[name] = 2.0 * size ** 3 / best / 1e9
+    out["peak"] = max(out["numpy"], out["torch"])
+    out["size"] = size
+    return out
+
+
+def machine_info(workers: int) -> dict:
+    import numba
+    import torch
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    return {"cpu": cpu, "cores": cores, "platform": platform.platform(),
+            "python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
+            "numba": numba.__version__, "torch_config_blas": _torch_blas(torch),
+            "threads": {"engine_workers": workers, "engine_blas_per_worker": 1,
+                        "torch": torch.get_num_threads(), "numba": numba.get_num_threads(),
+                        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+                        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")}}
+
+
+def _torch_blas(torch) -> str:
+    config = torch.__config__.show()
+    for key in ("BLAS_INFO", "USE_MKL"):
+        for part in config.replace("\n", ",").split(","):
+            if key in part:
+                return part.strip()
+    return "unknown"
+
+
+# ----------------------------------------------------------------------------- runners
+def engine_grid(spec: NetworkSpec, backend: str, nets: int, s: Settings, sink, progress=None) -> None:
+    """The engine's df/dx on the grid for networks ``0..nets−1`` of seed ``s.seed``."""
+    plan = networks.compile_spec(spec)
+    kernel = get_kernel(backend)
+    for start in range(0, nets, s.batch):
+        idx = range(start, min(nets, start + s.batch))
+        grads, _ = networks.gradients(plan, kernel, s.seed, idx, "grid", s.points, keep="input",
+                                      bias_std=s.bias_std)
+        for y in grads[:, 0].astype(np.float64).sum(axis=1):
+            sink(y)
+        if progress is not None:
+            progress(len(idx))
+
+
+def _acf_sink(max_lag: int):
+    acc = StreamingMoments((max_lag + 1,), 1)
+    return acc, (lambda y: acc.add(observables.sample_acf(np.asarray(y, dtype=np.float64), max_lag)[:, None]))
+
+
+def _timed(run) -> float:
+    t0 = time.perf_counter()
+    run()
+    return time.perf_counter() - t0
+
+
+def acf_agreement(engine: StreamingMoments, peers: dict[str, StreamingMoments],
+                  false_alarm: float = FALSE_ALARM) -> dict:
+    """Two-sample t statistics per lag (1..K) between the engine's mean ACF and each peer's."""
+    K = engine.mean.shape[0] - 1
+    family = K * len(peers)
+    out = {"false_alarm": false_alarm, "lags": K, "method": "two-sample, Bonferroni over "
+           f"{family} tests, Student-t with min(S)-1 df"}
+    ok = True
+    me, se_e = _mean_se(engine)
+    for name, acc in peers.items():
+        mp, se_p = _mean_se(acc)
+        df = max(min(engine.n, acc.n) - 1, 1)
+        crit = float(stats.t.ppf(1 - false_alarm / (2 * family), df))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(se_e[1:] ** 2 + se_p[1:] ** 2 > 0,
+                         (me[1:] - mp[1:]) / np.sqrt(se_e[1:] ** 2 + se_p[1:] ** 2), 0.0)
+        worst = int(np.argmax(np.abs(t)))
+        agree = bool(np.abs(t).max() <= crit)
+        ok &= agree
+        out[name] = {"max_abs_t": float(np.abs(t).max()), "at_lag": worst + 1, "critical": crit,
+                     "agree": agree, "acf_lag1": [float(me[1]), float(mp[1])]}
+    out["agree"] = ok
+    return out
+
+
+def _mean_se(acc: StreamingMoments) -> tuple[np.ndarray, np.ndarray]:
+    mean = acc.mean[:, 0]
+    se = np.sqrt(np.maximum(acc.covariance()[:, 0, 0], 0.0) / max(acc.n, 1))
+    return mean, se
+
+
+def engine_profile(spec: NetworkSpec, s: Settings) -> dict:
+    """Where the engine's time goes on one chunk: ms per network (wall, all workers busy).
+
+    ``sample_weights`` (RNG, ``L·N²`` normals per network), ``sample_inputs``, ``kernel``
+    (forward + backward), and within it ``kernel_gemm_only``: the same ``2L`` products per
+    network on the same thread split with single-threaded BLAS, nothing else.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    plan = networks.compile_spec(spec)
+    kernel = get_kernel("numba")
+    S = s.batch
+    idx = range(s.nets, s.nets + S)   # networks the timed run does not use
+    t0 = time.perf_counter()
+    W, v = sampling.sample_weights(s.seed, idx, spec.depth, spec.width)
+    t1 = time.perf_counter()
+    x0 = sampling.sample_grid_inputs(s.seed, idx, spec.width, sampling.grid_points(s.points), s.bias_std)
+    t2 = time.perf_counter()
+    kernel.real_gradients(plan.layers, W, v, x0, keep="input")
+    t3 = time.perf_counter()
+    parts = worker_count(S)
+    edges = np.linspace(0, S, parts + 1).astype(int)
+    phi = np.maximum(x0, 0)
+
+    def products(a: int, b: int) -> None:
+        with single_threaded_blas():
+            for l in range(spec.depth):
+                np.matmul(W[a:b, l], phi[a:b])
+                np.matmul(W[a:b, l].transpose(0, 2, 1), phi[a:b])
+    t4 = time.perf_counter()
+    with ThreadPoolExecutor(parts) as pool:
+        list(pool.map(lambda ab: products(*ab), zip(edges[:-1], edges[1:])))
+    t5 = time.perf_counter()
+    ms = 1e3 / S
+    out = {"networks": S, "sample_weights": (t1 - t0) * ms, "sample_inputs": (t2 - t1) * ms,
+           "kernel": (t3 - t2) * ms, "kernel_gemm_only": (t5 - t4) * ms}
+    out["kernel_other"] = out["kernel"] - out["kernel_gemm_only"]
+    return out
+
+
+def bench_config(name: str, spec: NetworkSpec, s: Settings) -> dict:
+    """Time the engine (numba; torch extra row) and both peers on one configuration."""
+    import torch
+    grid_t = sampling.grid_points(s.points)
+    flops = 4.0 * s.points * s.width ** 2 * (s.depth - 1)
+    warm = replace(s, batch=min(s.batch, 2))
+    # warm-up: numba compilation (cached), torch init, first allocations
+    engine_grid(spec, "numba", 2, warm, lambda y: None)
+    engine_grid(spec, "torch", 2, warm, lambda y: None)
+    bench_peers.autograd_loop(spec, 1, grid_t, seed=s.seed + 1, bias_std=s.bias_std)
+    bench_peers.vmap_grid(spec, 2, grid_t, batch=2, seed=s.seed + 2, bias_std=s.bias_std)
+
+    rows, accs = {}, {}
+    runs = [("engine_numba", s.nets, lambda n, sink: engine_grid(spec, "numba", n, s, sink)),
+            ("engine_torch", s.torch_nets, lambda n, sink: engine_grid(spec, "torch", n, s, sink)),
+            ("autograd_loop", s.peer_nets, lambda n, sink: bench_peers.autograd_loop(
+                spec, n, grid_t, seed=s.seed + 1, bias_std=s.bias_std, sink=sink)),
+            ("torch_func_vmap", s.peer_nets, lambda n, sink: bench_peers.vmap_grid(
+                spec, n, grid_t, batch=s.batch, seed=s.seed + 2, bias_std=s.bias_std, sink=sink))]
+    for label, n, run in runs:
+        acc, sink = _acf_sink(s.max_lag)
+        wall = _timed(lambda: run(n, sink))
+        accs[label] = acc
+        rate = n / wall
+        rows[label] = {"nets": n, "seconds": wall, "nets_per_s": rate, "gflops": rate * flops / 1e9}
+        _log(f"{name}: {label:16s} {n:4d} nets in {wall:7.2f} s = {rate:8.2f} nets/s, "
+             f"{rows[label]['gflops']:6.1f} GFLOP/s")
+    profile = engine_profile(spec, s)
+    _log(f"{name}: engine profile, ms per network: " + ", ".join(
+        f"{k} {v:.1f}" for k, v in profile.items() if k != "networks"))
+    agreement = acf_agreement(accs["engine_numba"], {p: accs[p] for p in PEERS})
+    me, _ = _mean_se(accs["engine_numba"])
+    mt, _ = _mean_se(accs["engine_torch"])
+    common = min(s.nets, s.torch_nets)
+    engine = rows["engine_numba"]
+    return {
+        "name": name, "spec": spec.describe(), "points": s.points, "flops_per_network": flops,
+        "engine_nets_per_s": engine["nets_per_s"], "engine_gflops": engine["gflops"],
+        "pct_of_gemm": None,  # set by run_benchmark once the GEMM peak is known
+        "peers": {p: rows[p]["nets_per_s"] for p in PEERS},
+        "ratio_engine_over_peer": {p: engine["nets_per_s"] / rows[p]["nets_per_s"] for p in PEERS},
+        "acf_agree": agreement["agree"], "acf_test": agreement,
+        "engine_torch_nets_per_s": rows["engine_torch"]["nets_per_s"],
+        "engine_torch_acf_note": (f"torch kernel on the first {s.torch_nets} of the engine's networks; "
+                                  f"numba on {s.nets}" if s.torch_nets != s.nets else "same networks"),
+        "engine_torch_vs_numba_lag1": [float(me[1]), float(mt[1])] if common else None,
+        "rows": rows, "engine_profile_ms_per_net": profile, "torch_threads": torch.get_num_threads(),
+    }
+
+
+def bench_depth_curve(s: Settings) -> dict:
+    """The whole correlation-vs-depth curve: one engine run at depth L vs L autograd runs."""
+    import torch
+    spec = FeedforwardSpec(depth=s.depth, width=s.width)
+    observables.typical_pairs(spec.with_depth(2), nets=2, batch=2, pairs=s.pairs, seed=s.seed)  # warm-up
+    holder = {}
+    wall_engine = _timed(lambda: holder.setdefault("r", observables.typical_pairs(
+        spec, nets=s.curve_nets, batch=s.batch, pairs=s.pairs, seed=s.seed, backend="numba")))
+    engine = holder["r"]
+    _log(f"depth curve: engine, one depth-{s.depth} run of {s.curve_nets} nets: {wall_engine:.2f} s")
+    gen = torch.Generator().manual_seed(s.seed + 3)
+    peer_last = StreamingMoments((), 2)
+
+    def per_depth():
+        for depth in range(1, s.depth + 1):
+            acc = StreamingMoments((), 2) if depth < s.depth else peer_last
+            bench_peers.autograd_pairs_at_depth(spec, depth, s.curve_nets, s.pairs, gen=gen, sink=acc.add)
+            acc.ratio(1, 0)  # the per-depth estimate a peer would compute
+    wall_peer = _timed(per_depth)
+    _log(f"depth curve: autograd, {s.depth} runs (L = 1..{s.depth}) of {s.curve_nets} nets: "
+         f"{wall_peer:.2f} s")
+    e, p = engine.correlation[-1], peer_last.ratio(1, 0)
+    t = (e.mean - p.mean) / math.sqrt(e.stderr ** 2 + p.stderr ** 2) if (e.stderr or p.stderr) else 0.0
+    crit = float(stats.t.ppf(1 - FALSE_ALARM / 2, max(s.curve_nets - 1, 1)))
+    return {"spec": spec.describe(), "nets_per_depth": s.curve_nets, "pairs": s.pairs,
+            "engine_seconds": wall_engine, "peer_seconds": wall_peer,
+            "speedup": wall_peer / wall_engine,
+            "correlation_at_L": {"engine": e.to_dict(), "autograd": p.to_dict(), "t": t,
+                                 "critical": crit, "agree": bool(abs(t) <= crit)}}
+
+
+# ----------------------------------------------------------------------------- run and report
+def run_benchmark(s: Settings) -> dict:
+    """The whole benchmark: GEMM peak, both configurations, the depth curve; a JSON-able dict."""
+    import torch
+    load_start = os.getloadavg()
+    workers = worker_count(max(s.nets, 2))
+    torch.set_num_threads(workers)
+    _log(f"threads: engine {workers} workers x 1 BLAS thread; torch {torch.get_num_threads()}; "
+         f"load average {load_start[0]:.2f}")
+    gemm = measure_gemm(s.gemm_size, s.gemm_reps)
+    _log(f"GEMM {s.gemm_size}^3 fp32: numpy {gemm['numpy']:.1f}, torch {gemm['torch']:.1f} GFLOP/s")
+    configs = [bench_config(name, spec, s) for name, spec in configurations(s)]
+    curve = bench_depth_curve(s)
+    gemm_after = measure_gemm(s.gemm_size, s.gemm_reps)
+    _log(f"GEMM again: numpy {gemm_after['numpy']:.1f}, torch {gemm_after['torch']:.1f} GFLOP/s")
+    peak = max(gemm["peak"], gemm_after["peak"])  # a transient load lowers one measurement, not both
+    for c in configs:
+        for row in c["rows"].values():
+            row["pct_of_gemm"] = 100.0 * row["gflops"] / peak
+        c["pct_of_gemm"] = c["rows"]["engine_numba"]["pct_of_gemm"]
+    targets = {}
+    for c in configs:
+        r = c["ratio_engine_over_peer"]
+        targets[c["name"]] = {
+            "engine_over_vmap>=2": bool(r["torch_func_vmap"] >= TARGETS["engine_over_vmap"]),
+            "engine_over_autograd_loop>=2.5": bool(r["autograd_loop"] >= TARGETS["engine_over_autograd_loop"]),
+            "pct_of_gemm>=50": bool(c["pct_of_gemm"] >= TARGETS["pct_of_gemm"])}
+    targets["depth_curve>=20x"] = bool(curve["speedup"] >= TARGETS["depth_curve_speedup"])
+    return {"gemm_gflops": peak, "gemm": gemm, "gemm_end_of_run": gemm_after,
+            "configs": configs, "depth_curve_speedup": curve["speedup"], "depth_curve": curve,
+            "targets": targets, "settings": asdict(s), "machine": machine_info(workers),
+            "load_average": {"start": list(load_start), "end": list(os.getloadavg())},
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+
+
+def format_table(r: dict) -> str:
+    """The human report: one block per configuration, then the depth curve and the targets."""
+    peak = r["gemm_gflops"]
+    g = r["gemm"]
+    th = r["machine"]["threads"]
+    ge = r["gemm_end_of_run"]
+    lines = [f"fp32 GEMM {g['size']}^3 (best of {r['settings']['gemm_reps']}), start / end of run: numpy "
+             f"{g['numpy']:.1f} / {ge['numpy']:.1f}, torch {g['torch']:.1f} / {ge['torch']:.1f} GFLOP/s "
+             f"-> peak {peak:.1f}",
+             f"threads: engine {th['engine_workers']} workers x {th['engine_blas_per_worker']} BLAS thread, "
+             f"torch {th['torch']}; load average start {r['load_average']['start'][0]:.2f}, "
+             f"end {r['load_average']['end'][0]:.2f}", ""]
+    for c in r["configs"]:
+        lines.append(f"{c['name']}: {c['spec']}, M = {c['points']} grid points, "
+                     f"{c['flops_per_network'] / 1e9:.2f} GFLOP per network")
+        lines.append(f"  {'method':18s} {'nets':>5s} {'nets/s':>8s} {'GFLOP/s':>8s} {'% GEMM':>7s} "
+                     f"{'engine/x':>9s}  ACF lag1")
+        e = c["rows"]["engine_numba"]["nets_per_s"]
+        for label, row in c["rows"].items():
+            ratio = "" if label.startswith("engine_numba") else f"{e / row['nets_per_s']:8.2f}x"
+            test = c["acf_test"].get(label)
+            acf = (f"t = {test['max_abs_t']:.2f} (crit {test['critical']:.2f}) "
+                   f"{'agree' if test['agree'] else 'DISAGREE'}" if test else "")
+            lines.append(f"  {label:18s} {row['nets']:5d} {row['nets_per_s']:8.2f} {row['gflops']:8.1f} "
+                         f"{row['pct_of_gemm']:6.1f}% {ratio:>9s}  {acf}")
+        pr = c["engine_profile_ms_per_net"]
+        lines.append(f"  engine profile, ms per network: RNG weights {pr['sample_weights']:.1f}, inputs "
+                     f"{pr['sample_inputs']:.1f}, kernel {pr['kernel']:.1f} (GEMMs alone "
+                     f"{pr['kernel_gemm_only']:.1f}, rest {pr['kernel_other']:.1f})")
+        lines.append(f"  ACF agreement (all lags 1..{c['acf_test']['lags']}, false alarm "
+                     f"{c['acf_test']['false_alarm']:g}): {c['acf_agree']}")
+        lines.append("")
+    d = r["depth_curve"]
+    ca = d["correlation_at_L"]
+    lines.append(f"depth curve L = 1..{r['settings']['depth']} ({d['nets_per_depth']} nets per depth, "
+                 f"{d['pairs']} pairs): engine {d['engine_seconds']:.2f} s, autograd per depth "
+                 f"{d['peer_seconds']:.2f} s -> speedup {d['speedup']:.1f}x; correlation at L: "
+                 f"{ca['engine']['mean']:.4f} +- {ca['engine']['stderr']:.4f} vs "
+                 f"{ca['autograd']['mean']:.4f} +- {ca['autograd']['stderr']:.4f} "
+                 f"({'agree' if ca['agree'] else 'DISAGREE'})")
+    lines.append("")
+    lines.append("targets (issue 4): " + "; ".join(
+        f"{k}: " + (", ".join(f"{kk} {'met' if vv else 'NOT met'}" for kk, vv in v.items())
+                    if isinstance(v, dict) else ("met" if v else "NOT met"))
+        for k, v in r["targets"].items()))
+    return "\n".join(lines) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m montecarlo.bench",
+                                description="Time the Monte Carlo engine against torch autograd and "
+                                            "torch.func.vmap peers, with the machine's GEMM peak.")
+    p.add_argument("--quick", action="store_true", help="fewer networks and reps (< 5 min on 2 cores)")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout, nothing else")
+    for name, kind, text in (("depth", int, "L (default 50)"), ("width", int, "N (default 200)"),
+                             ("points", int, "grid points M (default 256)"),
+                             ("max-lag", int, "ACF lags tested (default 64)"),
+                             ("nets", int, "engine networks per configuration"),
+                             ("torch-nets", int, "engine networks with the torch kernel"),
+                             ("peer-nets", int, "networks per peer per configuration"),
+                             ("curve-nets", int, "networks per depth in the depth-curve race"),
+                             ("pairs", int, "typical pairs per network in the depth curve"),
+                             ("batch", int, "networks per chunk / vmap stack"),
+                             ("gemm-size", int, "GEMM size (default 2048)"),
+                             ("gemm-reps", int, "GEMM repetitions"), ("seed", int, "root seed")):
+        p.add_argument(f"--{name}", type=kind, dest=name.replace("-", "_"), help=text)
+    return p
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    s = QUICK if args.quick else FULL
+    given = {k: v for k, v in vars(args).items() if k not in ("quick", "json") and v is not None}
+    s = replace(s, **given)
+    for field in ("depth", "width", "nets", "torch_nets", "peer_nets", "curve_nets", "pairs", "batch",
+                  "gemm_size", "gemm_reps"):
+        if getattr(s, field) < 1:
+            raise ValueError(f"--{field.replace('_', '-')}={getattr(s, field)} is not allowed: >= 1")
+    if s.nets < 2 or s.peer_nets < 2 or s.curve_nets < 2 or s.torch_nets < 2:
+        raise ValueError("--nets/--peer-nets/--curve-nets/--torch-nets must be >= 2 "
+                         "(standard errors need two networks)")
+    if s.points < 3:
+        raise ValueError(f"--points={s.points} is not allowed: an integer >= 3")
+    return replace(s, max_lag=max(1, min(s.max_lag, s.points // 2)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        s = settings_from(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    result = run_benchmark(s)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(format_table(result), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
