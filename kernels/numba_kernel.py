@@ -222,20 +222,20 @@ def _real_part(plan, W, readout, inputs, keep, want_active):
     S, L, N, _ = W.shape
     M = inputs.shape[2]
     x = inputs.copy()
-    norm, through = _NORM_CODE[plan.norm], plan.stats_backward == "through"
+    through = plan.stats_backward == "through"
     u = np.empty((L, S, N, M), dtype=np.float32)
     act = np.empty((L, S, N, M), dtype=np.bool_)
     inv_std = np.empty((L, S, N), dtype=np.float32)
     phi = np.empty((S, N, M), dtype=np.float32)
     forward_ok = np.empty((L, S), dtype=np.bool_)
     for l in range(L):
-        _forward_unit(x, norm, plan.gated, u[l], act[l], inv_std[l], phi, forward_ok[l])
+        _forward_unit(x, _NORM_CODE[plan.norm_at(l)], plan.gated, u[l], act[l], inv_std[l], phi, forward_ok[l])
         _axpby(x, np.matmul(W[:, l], phi), plan.skip[l], plan.branch[l], forward_ok[l])
     grads = np.empty((S, L if keep == "all" else 1, N, M), dtype=np.float32)
     g = _seed(readout, M)
     for l in range(L - 1, -1, -1):
         h = np.matmul(W[:, l].transpose(0, 2, 1), g)
-        _backward_step(g, h, act[l], plan.gated, norm, through, inv_std[l], u[l],
+        _backward_step(g, h, act[l], plan.gated, _NORM_CODE[plan.norm_at(l)], through, inv_std[l], u[l],
                        plan.skip[l], plan.branch[l])
         if keep == "all":
             grads[:, L - 1 - l] = g

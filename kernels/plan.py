@@ -35,6 +35,10 @@ class LayerPlan:
     centering's Jacobian is the identity, BN's is ``1/std`` — the theorems' model) or
     ``through`` (differentiate through the mean and variance, as autograd does in training mode).
     ``unit``: ``relu`` (φ = ρ) or ``crelu-mirrored`` (CReLU with weights (W, −W): φ(u) = u).
+    ``first_norm``: block 1's normalization when it differs from ``norm`` (None: the same).  The
+    1-D grid sets it to ``none``: its input layer ``x·v − b`` is not normalized, because centering
+    it over the grid would subtract each neuron's bias — its only parameter — and make every
+    first-layer unit the same function ``ρ(t − t̄)``.
     """
 
     skip: np.ndarray
@@ -42,6 +46,7 @@ class LayerPlan:
     norm: str = "none"
     stats_backward: str = "constant"
     unit: str = "relu"
+    first_norm: str | None = None  # block 1's normalization when it differs (the 1-D grid's input layer)
 
     def __post_init__(self) -> None:
         skip = np.ascontiguousarray(self.skip, dtype=np.float64)
@@ -54,10 +59,16 @@ class LayerPlan:
         if self.stats_backward not in STATS_BACKWARDS:
             raise ValueError(f"stats_backward={self.stats_backward!r} is not allowed: one of "
                              + ", ".join(STATS_BACKWARDS))
+        if self.first_norm is not None and self.first_norm not in NORMS:
+            raise ValueError(f"first_norm={self.first_norm!r} is not allowed: None or one of {', '.join(NORMS)}")
         if self.unit not in UNITS:
             raise ValueError(f"unit={self.unit!r} is not allowed: one of {', '.join(UNITS)}")
         object.__setattr__(self, "skip", skip)
         object.__setattr__(self, "branch", branch)
+
+    def norm_at(self, index: int) -> str:
+        """The normalization of block ``index + 1`` (0-based index, as the kernels loop)."""
+        return self.first_norm if (index == 0 and self.first_norm is not None) else self.norm
 
     @property
     def depth(self) -> int:

@@ -77,7 +77,7 @@ def _real_one(plan, weights, readout, inputs, i, keep, grads, active_out) -> Non
     x = inputs.astype(np.float64)
     cache = []
     for l in range(L):
-        u, inv_std, y = _normalize(x, plan.norm)
+        u, inv_std, y = _normalize(x, plan.norm_at(l))
         active = u > 0
         phi = np.where(active, u, 0.0) if plan.gated else u
         x = plan.skip[l] * x + plan.branch[l] * (W[l] @ phi)
@@ -93,7 +93,7 @@ def _real_one(plan, weights, readout, inputs, i, keep, grads, active_out) -> Non
         h = W[l].T @ g
         if plan.gated:
             h = h * active
-        h = _norm_backward(h, plan.norm, plan.stats_backward, inv_std, y)
+        h = _norm_backward(h, plan.norm_at(l), plan.stats_backward, inv_std, y)
         g = plan.skip[l] * g + plan.branch[l] * h
         if not np.isfinite(g).all():
             raise NonFiniteError("gradient at", l, L - l, i, "overflow in the backward pass")

@@ -46,11 +46,12 @@ def real_gradients(plan: LayerPlan, weights: np.ndarray, readout: np.ndarray, in
         forward_ok = torch.empty((S, L), dtype=torch.bool, device=device)
         for l in range(L):
             inv_std = y = None
-            if plan.norm == "none":
+            norm = plan.norm_at(l)
+            if norm == "none":
                 u = x
             else:
                 u = x - x.mean(dim=2, keepdim=True)
-                if plan.norm == "bn":
+                if norm == "bn":
                     inv_std = torch.rsqrt((u * u).mean(dim=2, keepdim=True))
                     u = u * inv_std
                     y = u
@@ -68,7 +69,7 @@ def real_gradients(plan: LayerPlan, weights: np.ndarray, readout: np.ndarray, in
             h = torch.bmm(W[:, l].transpose(1, 2), g)
             if plan.gated:
                 h = h * active
-            h = _norm_backward(h, plan.norm, plan.stats_backward, inv_std, y)
+            h = _norm_backward(h, plan.norm_at(l), plan.stats_backward, inv_std, y)
             g = float(plan.skip[l]) * g + float(plan.branch[l]) * h
             if keep == "all":
                 out.append(g)

@@ -34,6 +34,8 @@ bit-identical results to one uninterrupted run.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
@@ -335,6 +337,9 @@ class GridExperiment:
         plan = None
         if not self.shallow:
             plan = networks.compile_spec(self.spec, self.model, self.stats_backward)
+            if plan.layers.norm != "none":
+                # the grid's input layer x·v − b is not normalized (see kernels.plan.LayerPlan)
+                plan = dataclasses.replace(plan, layers=dataclasses.replace(plan.layers, first_norm="none"))
         elif self.model != "real":
             raise SpecError("model", self.model, "real for the shallow net (it has no path model)")
         object.__setattr__(self, "_plan", plan)

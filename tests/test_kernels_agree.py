@@ -132,3 +132,14 @@ def test_cuda_matches_reference():
     plan = _plan(W.shape[1], W.shape[2])
     _assert_close(get_kernel("cuda").path_gradients(plan, W, v, gates),
                   get_kernel("numpy").path_gradients(plan, W, v, gates))
+
+
+def test_grid_input_layer_is_not_normalized():
+    """On the 1-D grid, block 1 sees x·v − b unnormalized: centering it over the grid would
+    subtract every neuron's bias and make all first-layer units the same function of t."""
+    from montecarlo.observables import grid
+    from theory.specs import FeedforwardSpec
+
+    res = grid(FeedforwardSpec(depth=2, width=32, norm="center"), nets=4, seed=3, backend="numpy")
+    levels = res.activation_levels[0]  # histogram of per-neuron activation levels in block 1
+    assert (levels > 0).sum() > 3, "first-layer neurons differ in how often they fire"
