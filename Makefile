@@ -30,3 +30,12 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# make report: run the experiments the figures need (grid runs into the results store, reused
+# when stored; `theory.verify --json` into out/verify.json), then write out/report/ (figures,
+# tables/claims.tex, report.html, summary.md).  REPORT_ARGS go to `python -m reports.produce`.
+REPORT_ARGS ?=
+.PHONY: report
+report: $(STAMP)
+	$(PY) -m reports.produce --results out/verify.json $(REPORT_ARGS)
+	$(PY) -m reports --results out/verify.json --out out/report --force

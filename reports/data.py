@@ -1,0 +1,165 @@
+"""Find and load stored results: grid runs from the results store, the ``theory.verify`` document.
+
+Nothing here samples a network: results are rebuilt from stored chunks
+(:meth:`montecarlo.store.Store.load_result`), and one network's centred ``df/dx`` (Fig. 1's
+top row) is read from the per-network summary rows that every grid chunk keeps.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from montecarlo.store import Store, StoreError, StoredRun, canonical_json, default_store_path, engine_version
+from theory.specs import NetworkSpec
+
+from .catalog import GRID_ENTRIES, GridEntry
+
+
+class ReportInputError(Exception):
+    """Stored inputs cannot be used (missing, corrupt); the message says what to run or fix."""
+
+
+@dataclass
+class GridSeries:
+    """A stored grid run, ready for the figures."""
+
+    entry: GridEntry
+    run: StoredRun
+    result: Any  # montecarlo.observables.GridResult
+    single_gradient: np.ndarray | None  # network 0's centred df/dx on the grid, or None
+
+    @property
+    def label(self) -> str:
+        return self.entry.label
+
+    @property
+    def nets(self) -> int:
+        return self.run.contiguous
+
+    @property
+    def current(self) -> bool:
+        return self.run.key.code_version == engine_version()
+
+
+@dataclass
+class ReportInputs:
+    store_path: Path | None
+    grid: dict[str, GridSeries] = field(default_factory=dict)
+    missing: list[GridEntry] = field(default_factory=list)
+    verify: dict | None = None
+    verify_path: Path | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.grid and self.verify is None
+
+
+def _usable(run: StoredRun, spec_key: str) -> bool:
+    opts = run.options
+    return (run.key.experiment == "grid" and run.key.spec == spec_key and opts.get("model") == "real"
+            and opts.get("bn_backward") in (None, "constant") and run.contiguous >= 2)
+
+
+def find_grid_run(runs: list[StoredRun], spec: NetworkSpec) -> StoredRun | None:
+    """The best stored grid run of ``spec`` (real networks, BN statistics constant).
+
+    Preference: the current code version, then the most networks, then the finest grid, then
+    the newest run.
+    """
+    spec_key = canonical_json(spec.to_dict())
+    version = engine_version()
+    candidates = [r for r in runs if _usable(r, spec_key)]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda r: (r.key.code_version == version, r.contiguous,
+                                          r.options.get("points", 0), r.id))
+
+
+def single_network_gradient(store: Store, run: StoredRun) -> np.ndarray | None:
+    """Network 0's centred gradient ``z = df/dx − mean`` on the grid, read from its stored summary row."""
+    from montecarlo.runner import make_experiment  # builds the row layout only; samples nothing
+    from theory.specs import spec_from_dict
+    opts = dict(run.options)
+    opts.pop("backend", None)
+    model = opts.pop("model")
+    stats = opts.pop("bn_backward", None) or "constant"
+    try:
+        exp = make_experiment(spec_from_dict(run.spec), "grid", model, dict(opts, stats_backward=stats))
+        first = next(((a, b) for a, b in store.chunk_ranges(run.key) if a == 0), None)
+        if first is None:
+            return None
+        rows = store.load_chunk(run.key, first[0], first[1], exp.width())
+        return np.array(rows[0, exp._columns()["z"]])
+    except (KeyError, ValueError, AttributeError):
+        return None
+
+
+def load_verify(path: str | Path) -> dict:
+    """A ``python -m theory.verify --json`` document; a corrupt file raises ReportInputError naming it."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportInputError(f"--results {path}: no such file; write it with "
+                               f"`python -m theory.verify --json > {path}`") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ReportInputError(f"--results {path}: not a JSON document ({err}); write it again with "
+                               f"`python -m theory.verify --json > {path}`") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("claims"), list):
+        raise ReportInputError(f"--results {path}: not a theory.verify document (no 'claims' list); "
+                               f"write it with `python -m theory.verify --json > {path}`")
+    return doc
+
+
+def load_inputs(store_path: str | Path | None = None, results: str | Path | None = None,
+                entries: tuple[GridEntry, ...] = GRID_ENTRIES) -> ReportInputs:
+    """Everything the report can use; a store that does not exist is *not* created."""
+    path = Path(store_path).expanduser() if store_path is not None else default_store_path()
+    exists = path.exists() and (path.is_dir() or path.stat().st_size > 0)  # an empty file holds nothing
+    inputs = ReportInputs(store_path=path if exists else None)
+    if results is not None:
+        inputs.verify = load_verify(results)
+        inputs.verify_path = Path(results)
+    if inputs.store_path is None:
+        inputs.missing = list(entries)
+        return inputs
+    try:
+        with Store(path) as store:
+            runs = store.runs()
+            for e in entries:
+                run = find_grid_run(runs, e.spec)
+                if run is None:
+                    inputs.missing.append(e)
+                    continue
+                result = store.load_result(run, run.contiguous)
+                inputs.grid[e.name] = GridSeries(e, run, result, single_network_gradient(store, run))
+    except StoreError as err:
+        raise ReportInputError(str(err)) from None
+    return inputs
+
+
+def montecarlo_command(run: StoredRun) -> str:
+    """The ``python -m montecarlo`` command line that computes (or re-reads) a stored grid run."""
+    spec = dict(run.spec)
+    arch = spec.pop("arch")
+    flags = {"depth": "--depth", "width": "--width", "weight_gain": "--weight-gain", "alpha": "--alpha",
+             "beta": "--beta", "gamma1": "--gamma1", "gamma2": "--gamma2", "norm": "--norm",
+             "init": "--init", "bias_std": "--bias-std"}
+    parts = ["python -m montecarlo", arch]
+    for key, value in spec.items():
+        if value is None or key not in flags or (arch == "shallow" and key == "depth"):
+            continue
+        parts.append(f"{flags[key]} {value:g}" if isinstance(value, float) else f"{flags[key]} {value}")
+    opts = run.options
+    parts += ["--experiment grid", f"--model {opts.get('model', 'real')}", f"--points {opts.get('points')}",
+              f"--max-lag {opts.get('max_lag')}", f"--nets {run.contiguous}", f"--seed {run.key.seed}",
+              f"--backend {opts.get('backend')}"]
+    if opts.get("bn_backward"):
+        parts.append(f"--bn-backward {opts['bn_backward']}")
+    if arch != "shallow" and opts.get("bias_std") not in (None, 1.0):
+        parts.append(f"--bias-std {opts['bias_std']:g}")
+    return " ".join(parts)
