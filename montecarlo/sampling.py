@@ -8,15 +8,25 @@ as ``SeedSequence(K).spawn(n)[i]`` — and three grandchildren, one per stream:
   grid's first-layer biases ``b`` (N values);
 * ``(i, 2)`` gates of the path model: Bernoulli(1/2) bits, block 1 first, (N×M) per block.
 
-Every stream is drawn by ``Generator(PCG64)`` in float32 (``standard_normal(dtype=float32)``,
-a fast ziggurat) straight into preallocated arrays.  A network therefore depends only on
-``(K, i)``: not on the chunk (``--batch``) it is computed in, nor on the backend.  All kernels
-read these same float32 arrays (the numpy reference casts them to float64), so the fast
-kernels are tested against the reference on bit-identical networks.
+The **weights** stream is drawn by a counter-based generator, :mod:`kernels.rng`
+(Philox4x64-10, the generator of ``numpy.random.Philox``, bit for bit, then Box–Muller in
+float64 rounded to float32), keyed by ``SeedSequence(K, spawn_key=(i, 0)).generate_state(2,
+uint64)``: stream index ``j < N`` is ``v[j]``, index ``N + t`` is entry ``t`` of ``Z`` flattened
+(``Z_1`` first, row-major).  Every draw is a pure function of ``(key, j)``, so the ``L·N²``
+normals of a network (as many as the kernel's products take time: the previous
+``Generator(PCG64)`` ziggurat took ~23 ms per network at L = 50, N = 200, about half the engine)
+are cut into slices filled by one thread per core, in any order, with bit-identical results.
+Why Philox and how the normals are made: the docstring of :mod:`kernels.rng`.
 
-The weight draws (``L·N²`` normals per network, as many as the kernel's products take time)
-are spread over one thread per core: numpy's ``Generator`` fills release the GIL, and every
-network has its own generator, so the bits do not depend on the threading.
+The **inputs** and **gates** streams (a few hundred thousand draws at most, ~0.2 ms per network)
+are still drawn by ``Generator(PCG64)`` from the same ``SeedSequence`` children
+(:func:`stream`: ``standard_normal(dtype=float32)`` and ``bytes``), as is the shallow 1-D net of
+:mod:`montecarlo.observables`, which draws its own ``w`` and ``b`` through :func:`stream`.
+
+A network therefore depends only on ``(K, i)``: not on the chunk (``--batch``) it is computed in,
+nor on the backend, nor on the number of threads.  All kernels read these same float32 arrays
+(the numpy reference casts them to float64), so the fast kernels are tested against the
+reference on bit-identical networks.
 """
 from __future__ import annotations
 
@@ -24,14 +34,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from kernels import rng
 from kernels.blas_threads import worker_count
 
 WEIGHTS, INPUTS, GATES = 0, 1, 2
 
 
 def stream(seed: int, network: int, which: int) -> np.random.Generator:
-    """The generator of one stream of one network (see the module docstring)."""
+    """The ``Generator(PCG64)`` of one stream of one network: inputs and gates (module docstring).
+
+    The weights are not drawn from it any more but by :mod:`kernels.rng` under :func:`weight_key`.
+    """
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(network, which))))
+
+
+def weight_key(seed: int, network: int) -> tuple[np.uint64, np.uint64]:
+    """The Philox key of network ``network``'s weights stream (see the module docstring)."""
+    return rng.key_of(np.random.SeedSequence(seed, spawn_key=(network, WEIGHTS)))
 
 
 def orthogonal_from(z: np.ndarray) -> np.ndarray:
@@ -51,31 +70,30 @@ def sample_weights(seed: int, networks: range, depth: int, width: int,
     weights = np.empty((S, depth, width, width), dtype=np.float32)
     readout = np.empty((S, width), dtype=np.float32)
 
-    def draw(ks: range) -> None:
-        for k in ks:
-            rng = stream(seed, networks[k], WEIGHTS)
-            rng.standard_normal(out=readout[k], dtype=np.float32)
-            rng.standard_normal(out=weights[k], dtype=np.float32)
+    keys = [weight_key(seed, i) for i in networks]
+    flat = weights.reshape(S, -1)
+    size = flat.shape[1]
+    parts = worker_count(2 * S) if size else 1
+    edges = [size * p // parts for p in range(parts + 1)]
 
-    _over_threads(draw, S)
+    def draw(p: int) -> None:
+        """Slice ``p`` of every network's ``Z``; slice 0 also draws the readouts."""
+        for k, (k0, k1) in enumerate(keys):
+            if p == 0:
+                rng.fill_normals(k0, k1, 0, readout[k])
+            rng.fill_normals(k0, k1, width + edges[p], flat[k, edges[p]:edges[p + 1]])
+
+    if parts == 1:
+        draw(0)
+    else:
+        with ThreadPoolExecutor(parts) as pool:
+            for done in [pool.submit(draw, p) for p in range(parts)]:
+                done.result()
     if orthogonal:
         for k in range(S):
             for l in range(depth):
                 weights[k, l] = orthogonal_from(weights[k, l])
     return weights, readout
-
-
-def _over_threads(work, count: int) -> None:
-    """``work(ks)`` on contiguous ranges of ``0..count−1``, one thread per core (GIL released)."""
-    parts = worker_count(count)
-    edges = np.linspace(0, count, parts + 1).astype(int)
-    ranges = [range(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
-    if len(ranges) <= 1:
-        work(range(count))
-        return
-    with ThreadPoolExecutor(len(ranges)) as pool:
-        for done in [pool.submit(work, ks) for ks in ranges]:
-            done.result()
 
 
 def sample_pair_inputs(seed: int, networks: range, width: int, n_inputs: int) -> np.ndarray:

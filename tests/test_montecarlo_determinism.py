@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from kernels import rng
 from montecarlo import sampling
 from montecarlo.observables import grid, typical_pairs
 from theory.specs import FeedforwardSpec, ResnetSpec, ShallowSpec
@@ -29,8 +30,8 @@ def test_network_i_is_the_ith_spawned_child():
     """SeedSequence(K, spawn_key=(i,)) is SeedSequence(K).spawn(n)[i]: the documented contract."""
     child = np.random.SeedSequence(7).spawn(4)[2]
     assert child.spawn_key == (2,) and child.entropy == 7
-    rng = np.random.Generator(np.random.PCG64(child.spawn(3)[sampling.WEIGHTS]))
-    expected_v = rng.standard_normal(10, dtype=np.float32)
+    # the weights stream is Philox keyed by the child's generate_state (kernels/rng.py)
+    expected_v = rng.normals(tuple(child.spawn(3)[sampling.WEIGHTS].generate_state(2, np.uint64)), 10)
     assert np.array_equal(sampling.sample_weights(7, range(2, 3), 1, 10)[1][0], expected_v)
 
 
