@@ -1,0 +1,183 @@
+"""Fig. 5 measurements (§4): shattering of input gradients in CIFAR-10 convnets at init.
+
+For each minibatch ``m`` (``batch_size`` images drawn without replacement from the training
+split), each architecture (``feedforward``, ``resnet``) and each depth, a freshly initialized
+network (:mod:`.models`) is probed (:func:`.probe.probe`, cross-entropy loss summed over the
+minibatch, BN in training mode; ``loss="sum"``: the sum of the logits, §3's ``f = Σ_p f_p``): relative effective rank ``r(Δ)/r(Y)`` (Fig. 5c) and the
+normalized gradient norm ``‖mean_i g_i‖ / sqrt(mean_i ‖g_i‖²)`` (Fig. 5d).  Every configuration
+sees the same minibatches (paired comparison).  The estimate for a configuration is the mean
+over minibatches with its standard error ``sd/√n`` (each minibatch has its own network, so the
+``n`` values are i.i.d.).
+
+**BN backward and the loss.**  With ``bn_backward="autograd"`` every BN re-centres the backward
+signal across the batch.  For ``loss="sum"`` this matters a lot: the batch sum of the stem BN's
+output is constant, so the linear (skip) path's contribution to the gradients cancels and the
+resnet's gradients look shattered; use ``bn_backward="constant"`` (the theorems' model) with
+``loss="sum"``.  With the cross-entropy the per-example factor ``softmax − onehot`` already
+differs between classes and averages to ≈ 0 over a class-balanced minibatch, so the normalized
+gradient norm of nearly linear nets (resnets with small β) sits *below* the white level 1/√n.
+
+**Seeds.**  Everything derives from ``numpy.random.SeedSequence(seed)`` by spawn keys, so a
+value never depends on which other depths or how many minibatches were requested:
+minibatch ``m`` ← child ``(0, m)``; the network of (arch, depth, minibatch ``m``) ← child
+``(1, arch_index, depth, m)``, whose first 63 bits seed a private ``torch.Generator`` (no global
+torch state is touched).  Same seed, same thread count → identical numbers.
+
+**Covariance figures (Fig. 5a–b).**  With ``keep_covariances``, the ``n × n`` gradient
+covariance of minibatch 0 for every (arch, depth) is returned, rows and columns permuted by a
+k-means clustering (k = 10, :func:`kmeans`) of the 2-layer network's gradients of that
+architecture (unit-normalized rows); the same permutation for every depth of a row.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .llinit import build_ll
+from .models import build, check_depth
+from .probe import LOSSES, probe
+
+PAPER_DEPTHS = (2, 4, 10, 24, 50)
+#: Architectures of the Fig. 5 runs.  ``feedforward`` and ``resnet``: :mod:`.models` (BN,
+#: ``depth`` even).  LL-init and He-init plain nets without BN (:mod:`.llinit`, any ``depth ≥ 1``):
+#: ``crelu-ll`` (mirrored orthogonal CReLU), ``prelu-ll`` (PReLU a = 1, orthogonal),
+#: ``crelu-he`` and ``relu-he`` (He-Gaussian kernels).  The index in this tuple is part of the
+#: networks' seeds, so entries are only ever appended.
+ARCHS = ("feedforward", "resnet", "crelu-ll", "prelu-ll", "crelu-he", "relu-he")
+BN_ARCHS = ("feedforward", "resnet")
+
+
+def build_arch(arch: str, depth: int, width: int, beta: float, bn_backward: str, seed: int):
+    """A freshly initialized network of ``arch`` (see :data:`ARCHS`)."""
+    if arch in BN_ARCHS:
+        return build(arch, depth, width, beta, bn_backward, seed)
+    if arch not in ARCHS:
+        raise ValueError(f"arch={arch!r} is not allowed: one of {', '.join(ARCHS)}")
+    nonlinearity, init = arch.split("-")
+    return build_ll(depth, width, nonlinearity, init, seed=seed)
+QUANTITIES = ("effective_rank", "gradient_norm")
+
+
+def _child(seed: int, *key: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(seed, spawn_key=tuple(int(k) for k in key))
+
+
+def torch_seed(seq: np.random.SeedSequence) -> int:
+    return int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def minibatch_indices(seed: int, m: int, population: int, size: int) -> np.ndarray:
+    """Indices of minibatch ``m``: ``size`` distinct images out of ``population``."""
+    if size > population:
+        raise ValueError(f"batch size {size} is larger than the {population} images loaded")
+    rng = np.random.default_rng(_child(seed, 0, m))
+    return np.sort(rng.choice(population, size=size, replace=False))
+
+
+def kmeans(x: np.ndarray, k: int = 10, seed: int = 0, iters: int = 100) -> np.ndarray:
+    """Seeded k-means (k-means++ start, Lloyd iterations) → cluster label per row of ``x``."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k={k} is not allowed: 1 <= k <= {n} rows")
+    rng = np.random.default_rng(seed)
+    centres = [x[rng.integers(n)]]
+    d2 = np.sum((x - centres[0]) ** 2, axis=1)
+    for _ in range(1, k):
+        total = d2.sum()
+        idx = rng.choice(n, p=d2 / total) if total > 0 else rng.integers(n)
+        centres.append(x[idx])
+        d2 = np.minimum(d2, np.sum((x - x[idx]) ** 2, axis=1))
+    c = np.array(centres)
+    labels = np.full(n, -1)
+    for _ in range(iters):
+        dist = (x * x).sum(1)[:, None] - 2 * x @ c.T + (c * c).sum(1)[None, :]
+        new = np.argmin(dist, axis=1)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+        for j in range(k):
+            members = x[labels == j]
+            if len(members):
+                c[j] = members.mean(axis=0)
+    return labels
+
+
+def cluster_order(labels: np.ndarray) -> np.ndarray:
+    """Permutation grouping equal labels, largest cluster first (stable within a cluster)."""
+    labels = np.asarray(labels)
+    uniq, counts = np.unique(labels, return_counts=True)
+    rank = {lab: r for r, lab in enumerate(uniq[np.lexsort((uniq, -counts))])}
+    return np.argsort(np.array([rank[lab] for lab in labels]), kind="stable")
+
+
+def _estimate(values: Sequence[float]) -> dict:
+    v = np.asarray(values, dtype=np.float64)
+    se = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan")
+    return {"mean": float(v.mean()), "stderr": se, "n": int(v.size)}
+
+
+def fig5(images: np.ndarray, labels: np.ndarray, depths: Sequence[int] = PAPER_DEPTHS,
+         minibatches: int = 8, beta: float = 0.1, width: int = 16, seed: int = 0,
+         batch_size: int = 256, archs: Sequence[str] = BN_ARCHS, bn_backward: str = "autograd",
+         loss: str = "cross_entropy",
+         keep_covariances: bool = False, progress: Callable[[str], None] | None = None) -> dict:
+    """Run the Fig. 5 measurements; returns ``{"configs": [...], "seconds": s, ...}``."""
+    for a in archs:
+        if a not in ARCHS:
+            raise ValueError(f"arch={a!r} is not allowed: one of {', '.join(ARCHS)}")
+    if any(a in BN_ARCHS for a in archs):
+        depths = [check_depth(d) for d in depths]
+    elif any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in depths):
+        raise ValueError(f"depths={list(depths)} is not allowed: positive integers")
+    if loss not in LOSSES:
+        raise ValueError(f"loss={loss!r} is not allowed: one of {', '.join(LOSSES)}")
+    if minibatches < 1:
+        raise ValueError(f"minibatches={minibatches} is not allowed: a positive integer")
+    start = time.perf_counter()
+    values = {(a, d): {q: [] for q in QUANTITIES} | {"mean_correlation": []} for a in archs for d in depths}
+    covariances: dict = {}
+    for m in range(minibatches):
+        idx = minibatch_indices(seed, m, len(labels), batch_size)
+        x = torch.from_numpy(np.ascontiguousarray(images[idx]))
+        y = torch.from_numpy(np.asarray(labels[idx], dtype=np.int64))
+        for arch in archs:
+            ai = ARCHS.index(arch)  # fixed index: values do not depend on which archs are run
+            order = None
+            if keep_covariances and m == 0:
+                net2 = build_arch(arch, 2, width, beta, bn_backward, torch_seed(_child(seed, 1, ai, 2, m)))
+                g2 = probe(net2, x, y, loss, keep_gradients=True)["gradients"]
+                g2 = g2 / np.linalg.norm(g2, axis=1, keepdims=True)
+                order = cluster_order(kmeans(g2, k=min(10, len(idx)), seed=torch_seed(_child(seed, 2, ai))))
+                covariances[arch] = {"order": order, "depths": {}}
+            for depth in depths:
+                t0 = time.perf_counter()
+                net = build_arch(arch, depth, width, beta, bn_backward, torch_seed(_child(seed, 1, ai, depth, m)))
+                net.requires_grad_(False)  # only input gradients are needed
+                r = probe(net, x, y if loss == "cross_entropy" else None, loss)
+                v = values[(arch, depth)]
+                v["effective_rank"].append(r["relative_effective_rank"])
+                v["gradient_norm"].append(r["gradient_norm"])
+                v["mean_correlation"].append(r["mean_correlation"])
+                if order is not None:
+                    covariances[arch]["depths"][depth] = r["covariance"][np.ix_(order, order)]
+                if progress:
+                    progress(f"minibatch {m + 1}/{minibatches} {arch:11s} depth {depth:3d}: "
+                             f"rel. eff. rank {r['relative_effective_rank']:.4f}, "
+                             f"grad norm {r['gradient_norm']:.4f} ({time.perf_counter() - t0:.1f} s)")
+    configs = [{"arch": a, "depth": d,
+                "effective_rank": _estimate(values[(a, d)]["effective_rank"]),
+                "gradient_norm": _estimate(values[(a, d)]["gradient_norm"]),
+                "mean_correlation": _estimate(values[(a, d)]["mean_correlation"])}
+               for a in archs for d in depths]
+    out = {"configs": configs,
+           "options": {"depths": depths, "minibatches": minibatches, "beta": beta, "width": width,
+                       "seed": seed, "batch_size": batch_size, "bn_backward": bn_backward, "loss": loss,
+                       "torch_threads": torch.get_num_threads()},
+           "seconds": time.perf_counter() - start}
+    if keep_covariances:
+        out["covariances"] = covariances
+    return out

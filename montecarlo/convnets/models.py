@@ -1,0 +1,141 @@
+"""Convnets at initialization for §4 / Fig. 5: feedforward and resnets with batch norm.
+
+Architecture (reduced, CPU-sized; "equivalent size" = the feedforward net and the resnet of a
+depth have exactly the same layers and parameters, the resnet only adds the skips):
+
+    x (3×32×32)
+    → stem: conv3×3 (3 → W channels, stride 1, zero padding 1, no bias) → BN     [linear]
+    → depth/2 blocks, each: conv3×3(W→W) → BN → ReLU → conv3×3(W→W) → BN → ReLU
+          feedforward:  h ← branch(h)
+          resnet:       h ← h + β · branch(h)          (one skip per two conv layers)
+    → global average pool (W) → linear W → 10 (logits)
+
+``depth`` = number of conv+BN+ReLU layers after the stem (even, ≥ 2); the paper's depths are
+2, 4, 10, 24, 50.  The width ``W`` is the same at every layer (no striding, so the skips are
+plain identities); the default ``W = 16`` is a CPU-budget reduction of the paper's nets (whose
+exact layout, a "slight modification of the bottleneck design", is in its appendix, which we
+do not have).
+
+Initialization: He (``N(0, 2/fan_in)``) for every conv kernel, the classifier ``N(0, 1/W)``
+with zero bias; BN scale 1 and shift 0.
+
+Batch norm always uses the statistics of the current batch (training mode at initialization,
+as in the paper).  ``bn_backward``: ``"autograd"`` differentiates through the batch mean and
+variance (what a framework does in training mode; the backward signal is re-centred across
+the batch), ``"constant"`` treats them as constants (the theorems' model: BN only rescales
+path-weights).  See DESIGN.md, "Batch-norm has two honest derivatives".
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+ARCHS = ("feedforward", "resnet")
+BN_BACKWARDS = ("autograd", "constant")
+
+
+def check_depth(depth) -> int:
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2 or depth % 2:
+        raise ValueError(f"depth={depth!r} is not allowed: an even integer >= 2 "
+                         f"(conv layers after the stem, two per block)")
+    return depth
+
+
+class BatchNorm2d(nn.Module):
+    """Batch norm with batch statistics always (training-mode BN at initialization).
+
+    ``y = γ (x − μ_B) / sqrt(σ²_B + ε) + b`` per channel, μ_B and σ²_B (biased) over batch and
+    spatial positions.  ``bn_backward="constant"`` detaches μ_B and σ²_B.
+    """
+
+    def __init__(self, channels: int, bn_backward: str = "autograd", eps: float = 1e-5):
+        super().__init__()
+        if bn_backward not in BN_BACKWARDS:
+            raise ValueError(f"bn_backward={bn_backward!r} is not allowed: one of {', '.join(BN_BACKWARDS)}")
+        self.bn_backward = bn_backward
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bn_backward == "autograd":
+            return nn.functional.batch_norm(x, None, None, self.weight, self.bias, training=True,
+                                            eps=self.eps)
+        with torch.no_grad():
+            var, mean = torch.var_mean(x, dim=(0, 2, 3), unbiased=False)
+        return nn.functional.batch_norm(x, mean, var, self.weight, self.bias, training=False,
+                                        eps=self.eps)
+
+
+def conv3x3(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel_size=3, stride=1, padding=1, bias=False)
+
+
+def he_init_(conv: nn.Conv2d, generator: torch.Generator | None = None) -> nn.Conv2d:
+    """He et al. (2015): ``N(0, 2 / fan_in)``, ``fan_in = in_channels · kh · kw``."""
+    fan_in = conv.weight.shape[1] * conv.weight.shape[2] * conv.weight.shape[3]
+    with torch.no_grad():
+        conv.weight.normal_(0.0, math.sqrt(2.0 / fan_in), generator=generator)
+    return conv
+
+
+class Block(nn.Module):
+    """Two conv3×3 → BN → ReLU layers; ``skip=True``: ``h + β · branch(h)``."""
+
+    def __init__(self, width: int, skip: bool, beta: float, bn_backward: str):
+        super().__init__()
+        self.skip = skip
+        self.beta = float(beta)
+        self.branch = nn.Sequential(conv3x3(width, width), BatchNorm2d(width, bn_backward), nn.ReLU(),
+                                    conv3x3(width, width), BatchNorm2d(width, bn_backward), nn.ReLU())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.branch(x)
+        return x + self.beta * out if self.skip else out
+
+
+class ConvNet(nn.Module):
+    """Feedforward or resnet convnet of §4 (see the module docstring for the layout)."""
+
+    def __init__(self, depth: int, arch: str = "feedforward", width: int = 16, beta: float = 0.1,
+                 bn_backward: str = "autograd", num_classes: int = 10, in_channels: int = 3,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        check_depth(depth)
+        if arch not in ARCHS:
+            raise ValueError(f"arch={arch!r} is not allowed: one of {', '.join(ARCHS)}")
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(f"width={width!r} is not allowed: a positive integer")
+        if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta > 0):
+            raise ValueError(f"beta={beta!r} is not allowed: a positive finite number")
+        self.depth, self.arch, self.width, self.beta = depth, arch, width, float(beta)
+        self.stem = nn.Sequential(conv3x3(in_channels, width), BatchNorm2d(width, bn_backward))
+        self.blocks = nn.Sequential(*[Block(width, arch == "resnet", beta, bn_backward)
+                                      for _ in range(depth // 2)])
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(width, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                he_init_(m, generator)
+        with torch.no_grad():
+            self.classifier.weight.normal_(0.0, 1.0 / math.sqrt(width), generator=generator)
+            self.classifier.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.stem(x))
+        return self.classifier(self.pool(h).flatten(1))
+
+    def conv_layers(self) -> list[nn.Conv2d]:
+        """The conv layers after the stem, in order (``depth`` of them)."""
+        return [m for m in self.blocks.modules() if isinstance(m, nn.Conv2d)]
+
+
+def build(arch: str, depth: int, width: int = 16, beta: float = 0.1, bn_backward: str = "autograd",
+          seed: int | None = None) -> ConvNet:
+    """A freshly initialized :class:`ConvNet`; ``seed`` seeds a private torch generator."""
+    gen = None
+    if seed is not None:
+        gen = torch.Generator().manual_seed(int(seed))
+    return ConvNet(depth, arch, width, beta, bn_backward, generator=gen)

@@ -1,0 +1,125 @@
+"""CLI ``python -m montecarlo.convnets`` and the Fig. 5 experiment on a tiny synthetic data set."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from montecarlo.convnets.cli import main
+from montecarlo.convnets.experiments import cluster_order, fig5, kmeans
+
+from .test_convnets_data import write_batch
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--depths", "2,4", "--minibatches", "2", "--batch-size", "8", "--width", "4", "--threads", "1"]
+
+
+@pytest.fixture
+def tiny_data(tmp_path):
+    write_batch(tmp_path / "data_batch_1", n=24, seed=5)
+    return tmp_path
+
+
+def test_cli_json_on_tiny_config(tiny_data):
+    proc = subprocess.run([sys.executable, "-m", "montecarlo.convnets", "--data", str(tiny_data), *TINY, "--json"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)  # stdout holds exactly one JSON document
+    assert [(c["arch"], c["depth"]) for c in doc["configs"]] == [
+        ("feedforward", 2), ("feedforward", 4), ("resnet", 2), ("resnet", 4)]
+    for c in doc["configs"]:
+        for q in ("effective_rank", "gradient_norm"):
+            assert set(c[q]) >= {"mean", "stderr", "n"} and c[q]["n"] == 2
+            assert 0 < c[q]["mean"] <= 1 and c[q]["stderr"] >= 0
+    assert doc["seconds"] > 0
+    assert "minibatch 2/2" in proc.stderr
+
+
+def test_cli_is_reproducible_and_human_table(tiny_data, capsys):
+    assert main(["--data", str(tiny_data), *TINY, "--json"]) == 0
+    a = json.loads(capsys.readouterr().out)
+    assert main(["--data", str(tiny_data), *TINY, "--json"]) == 0
+    b = json.loads(capsys.readouterr().out)
+    assert a["configs"] == b["configs"]
+    assert main(["--data", str(tiny_data), *TINY]) == 0
+    out = capsys.readouterr().out
+    assert "relative effective rank" in out and "resnet" in out and "time:" in out
+
+
+@pytest.mark.parametrize("args, name", [
+    (["--depths", "0"], "--depths"), (["--depths", "2,3"], "--depths"), (["--depths", "x"], "--depths"),
+    (["--archs", "densenet"], "--archs"), (["--minibatches", "0"], "--minibatches"),
+    (["--width", "0"], "--width"), (["--beta", "-1"], "--beta"),
+    (["--batch-size", "100"], "--batch-size"),
+])
+def test_cli_bad_usage_exits_2_naming_the_argument(tiny_data, capsys, args, name):
+    with pytest.raises(SystemExit) as info:
+        main(["--data", str(tiny_data), *args])
+    assert info.value.code == 2
+    assert name in capsys.readouterr().err
+
+
+def test_cli_missing_data_exits_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--data", str(tmp_path / "missing"), "--json"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--data" in err and "missing" in err
+
+
+def test_fig5_values_do_not_depend_on_other_configs(tiny_data):
+    from montecarlo.convnets.data import load_cifar10
+    d = load_cifar10(tiny_data)
+    both = fig5(d.images, d.labels, depths=[2, 4], minibatches=2, width=4, batch_size=8)
+    alone = fig5(d.images, d.labels, depths=[4], minibatches=2, width=4, batch_size=8, archs=["resnet"])
+    pick = [c for c in both["configs"] if (c["arch"], c["depth"]) == ("resnet", 4)]
+    assert pick[0]["effective_rank"] == alone["configs"][0]["effective_rank"]
+    cov = fig5(d.images, d.labels, depths=[2, 4], minibatches=1, width=4, batch_size=8,
+               keep_covariances=True)["covariances"]
+    assert sorted(cov["feedforward"]["order"]) == list(range(8))
+    assert cov["resnet"]["depths"][4].shape == (8, 8)
+
+
+def test_kmeans_recovers_separated_clusters():
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((3, 5)) * 20
+    truth = rng.integers(0, 3, size=60)
+    x = centres[truth] + rng.standard_normal((60, 5))
+    labels = kmeans(x, k=3, seed=1)
+    # same partition up to relabelling
+    for j in range(3):
+        assert len(set(labels[truth == j])) == 1
+    assert len(set(labels)) == 3
+    order = cluster_order(labels)
+    ordered = labels[order]
+    assert np.all(np.diff(np.flatnonzero(np.diff(ordered) != 0)) > 0)  # contiguous groups
+    assert sorted(order) == list(range(60))
+    np.testing.assert_array_equal(kmeans(x, k=3, seed=1), labels)  # seeded
+
+
+def test_fig5_on_ll_init_nets_keeps_gradients_identical(tiny_data):
+    """Item 3 of issue 7: with the LL-init and the §3 loss (sum of logits) nothing shatters."""
+    from montecarlo.convnets.data import load_cifar10
+    from montecarlo.convnets.probe import white_effective_rank
+    d = load_cifar10(tiny_data)
+    out = fig5(d.images, d.labels, depths=[1, 3], minibatches=2, width=4, batch_size=8,
+               archs=["crelu-ll", "prelu-ll", "relu-he"], loss="sum")
+    by = {(c["arch"], c["depth"]): c for c in out["configs"]}
+    for arch in ("crelu-ll", "prelu-ll"):
+        for depth in (1, 3):
+            c = by[(arch, depth)]
+            assert c["gradient_norm"]["mean"] == pytest.approx(1.0, abs=1e-5)
+            assert c["mean_correlation"]["mean"] == pytest.approx(1.0, abs=1e-5)
+            assert c["effective_rank"]["mean"] == pytest.approx(1 / white_effective_rank(3072, 8), rel=1e-4)
+    assert by[("relu-he", 3)]["mean_correlation"]["mean"] < 0.99
+
+
+def test_cli_ll_archs_accept_odd_depths(tiny_data, capsys):
+    assert main(["--data", str(tiny_data), "--archs", "crelu-ll", "--depths", "1,3", "--minibatches", "2",
+                 "--batch-size", "8", "--width", "4", "--loss", "sum", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [c["depth"] for c in doc["configs"]] == [1, 3] and doc["options"]["loss"] == "sum"

@@ -1,0 +1,70 @@
+"""Convnets of §4 (montecarlo.convnets.models): shapes, skip placement, init, BN modes."""
+import pytest
+import torch
+from torch import nn
+
+from montecarlo.convnets.models import BatchNorm2d, Block, ConvNet, build
+
+
+@pytest.mark.parametrize("arch", ["feedforward", "resnet"])
+@pytest.mark.parametrize("depth", [2, 4, 10])
+def test_shapes_and_layer_counts(arch, depth):
+    net = build(arch, depth, width=4, seed=0)
+    out = net(torch.randn(5, 3, 32, 32))
+    assert out.shape == (5, 10)
+    assert len(net.conv_layers()) == depth
+    assert len(net.blocks) == depth // 2
+    for block in net.blocks:
+        assert isinstance(block, Block) and block.skip == (arch == "resnet")
+        kinds = [type(m) for m in block.branch]
+        assert kinds == [nn.Conv2d, BatchNorm2d, nn.ReLU] * 2  # one skip per two conv layers
+    assert net.stem[0].weight.shape == (4, 3, 3, 3)
+    assert net.classifier.weight.shape == (10, 4)
+
+
+def test_skip_is_identity_plus_beta_branch():
+    torch.manual_seed(0)
+    res = Block(4, skip=True, beta=0.3, bn_backward="autograd")
+    ff = Block(4, skip=False, beta=0.3, bn_backward="autograd")
+    ff.load_state_dict(res.state_dict())
+    x = torch.randn(6, 4, 8, 8)
+    torch.testing.assert_close(res(x), x + 0.3 * ff(x))
+
+
+def test_he_init_variance():
+    net = build("feedforward", 10, width=32, seed=1)
+    w = torch.cat([c.weight.flatten() for c in net.conv_layers()])
+    assert w.var().item() == pytest.approx(2 / (32 * 9), rel=0.05)
+
+
+def test_seeded_build_is_reproducible():
+    a, b = build("resnet", 4, width=4, seed=7), build("resnet", 4, width=4, seed=7)
+    for (na, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
+        assert torch.equal(pa, pb), na
+    c = build("resnet", 4, width=4, seed=8)
+    assert not torch.equal(a.stem[0].weight, c.stem[0].weight)
+
+
+def test_bn_uses_batch_statistics_and_two_backward_modes():
+    x = torch.randn(8, 3, 5, 5) * 3 + 2
+    auto, const = BatchNorm2d(3, "autograd"), BatchNorm2d(3, "constant")
+    ya = auto(x)
+    torch.testing.assert_close(ya.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(ya, const(x))
+    xa = x.clone().requires_grad_(True)
+    (ga,) = torch.autograd.grad((auto(xa) ** 3).sum(), xa)
+    xc = x.clone().requires_grad_(True)
+    (gc,) = torch.autograd.grad((const(xc) ** 3).sum(), xc)
+    # autograd re-centres the backward signal per channel; constant statistics do not
+    torch.testing.assert_close(ga.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
+    assert not torch.allclose(ga, gc)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(depth=0), "depth"), (dict(depth=3), "depth"), (dict(depth=-2), "depth"),
+    (dict(depth=2, arch="densenet"), "arch"), (dict(depth=2, width=0), "width"),
+    (dict(depth=2, beta=-1.0), "beta"),
+])
+def test_bad_arguments_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ConvNet(**kwargs)
