@@ -380,9 +380,13 @@ def test_report_renders_in_headless_chromium(tiny_store, tmp_path, no_sampling):
     out = tmp_path / "report"
     assert report_main(["--store", str(tiny_store), "--results", str(results), "--out", str(out)]) == 0
     proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                           "--disable-extensions", "--disable-sync", "--no-first-run", "--dump-dom",
+                           "--disable-extensions", "--disable-sync", "--no-first-run", "--disable-quic",
+                           "--disable-component-update", f"--user-data-dir={tmp_path / 'chromium-profile'}",
+                           "--enable-logging=stderr", "--v=0", "--dump-dom",
                            (out / "report.html").as_uri()], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
+    assert not [line for line in console if "Uncaught" in line or ":ERROR:" in line], console
     dom = proc.stdout
     assert '<table id="verdicts">' in dom
     assert dom.count("<img") == 5 and dom.count("data:image/png;base64,") == 5
