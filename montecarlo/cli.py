@@ -28,7 +28,7 @@ import sys
 from contextlib import contextmanager
 
 from kernels import BACKENDS, NonFiniteError
-from theory.specs import ARCHS, NORMS, SpecError, make_spec
+from theory.specs import ARCHS, SpecError, make_spec
 
 from . import runner
 from .networks import MODELS, STATS_BACKWARDS

@@ -303,8 +303,8 @@ class Store:
             if version != str(SCHEMA_VERSION):
                 raise StoreError(self.path, f"has schema version {version}, this tool reads version "
                                             f"{SCHEMA_VERSION} (incompatible)",
-                                 f"the file was left untouched: keep it for the tool version that "
-                                 f"wrote it and pass --store NEW_PATH (or move it aside)")
+                                 "the file was left untouched: keep it for the tool version that "
+                                 "wrote it and pass --store NEW_PATH (or move it aside)")
             if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 db.execute("PRAGMA journal_mode = WAL")
 

@@ -7,7 +7,6 @@ Decision rules (stated, seeds fixed so each test is deterministic):
   log N over N = 25, 50, 100, 200 must lie in [−1.5, −0.5], and every gap must be resolved
   (|gap| > 3 stderr).  Measured here: slope ≈ −1.0, gap·N ≈ 1.3 for the ff correlation at depth 6.
 """
-import math
 
 import numpy as np
 import pytest

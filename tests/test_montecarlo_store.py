@@ -18,8 +18,7 @@ import pytest
 from montecarlo import runner
 from montecarlo.observables import PairsExperiment, grid, typical_pairs
 from montecarlo.runner import Segment, estimate, plan_chunks
-from montecarlo.store import (SCHEMA_VERSION, RunKey, Store, StoreError, default_store_path, encode_rows,
-                              engine_version)
+from montecarlo.store import (SCHEMA_VERSION, RunKey, Store, StoreError, default_store_path, engine_version)
 from theory.specs import FeedforwardSpec, ResnetSpec, ShallowSpec
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ Depth convention: ``L`` is the number of layers (blocks) between the neuron and 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 import sympy as sp
