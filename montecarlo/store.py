@@ -34,6 +34,14 @@ harmless: it is the same bytes).  A new store is built in a temporary file and l
 :class:`StoreError` naming the path and what to do; this module never overwrites, repairs or
 deletes a store, and it checks every stored chunk a run will use before it writes anything.
 
+**Documents.**  Experiments that are not streams of per-network rows (the CIFAR-10 convnet
+runs, training curves, one network's gate raster for Fig. 4) store one JSON *document* each
+under ``(kind, key, code version)`` (:meth:`Store.put_document`): the key is the canonical JSON
+of everything that determines the document, the code version a hash of the sources that compute
+it (:func:`source_version`).  A document is written once and never replaced; reading checks its
+SHA-256.  The ``documents`` table is created the first time one is written (a store written
+before it existed stays readable and keeps schema version 1).
+
 Default location: ``$SHATTERED_GRADIENTS_STORE``, else ``$XDG_CACHE_HOME/shattered-gradients/
 results.sqlite``, else ``~/.cache/shattered-gradients/results.sqlite``.
 """
@@ -87,6 +95,13 @@ CREATE TABLE results (
     created TEXT NOT NULL,
     PRIMARY KEY (run_id, nets));
 """
+_DOCUMENTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL, key TEXT NOT NULL, code_version TEXT NOT NULL,
+    document TEXT NOT NULL, sha256 TEXT NOT NULL, created TEXT NOT NULL,
+    UNIQUE (kind, key, code_version))
+"""
 
 
 class StoreError(Exception):
@@ -110,12 +125,19 @@ def default_store_path() -> Path:
 @functools.lru_cache(maxsize=1)
 def engine_version() -> str:
     """SHA-256 (16 hex digits) of :data:`ENGINE_SOURCES` and the versions of :data:`ENGINE_LIBRARIES`."""
+    return source_version(ENGINE_SOURCES, ENGINE_LIBRARIES)
+
+
+@functools.lru_cache(maxsize=None)
+def source_version(sources: tuple[str, ...], libraries: tuple[str, ...] = ENGINE_LIBRARIES) -> str:
+    """SHA-256 (16 hex digits) of the files matching ``sources`` (globs relative to the project
+    root) and the installed versions of ``libraries``: the code version of a stored document."""
     h = hashlib.sha256()
-    files = sorted({p for pattern in ENGINE_SOURCES for p in _ROOT.glob(pattern)})
+    files = sorted({p for pattern in sources for p in _ROOT.glob(pattern)})
     for path in files:
         h.update(path.relative_to(_ROOT).as_posix().encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
-    for lib in ENGINE_LIBRARIES:
+    for lib in libraries:
         try:
             version = metadata.version(lib)
         except metadata.PackageNotFoundError:
@@ -440,6 +462,49 @@ class Store:
         with self._write("writing a result") as db:
             db.execute("INSERT OR IGNORE INTO results (run_id, nets, document, created) VALUES (?, ?, ?, ?)",
                        (run, int(nets), json.dumps(document, allow_nan=False), _now()))
+
+    # ------------------------------------------------------------------ documents
+    def _has_documents(self) -> bool:
+        with self._guard("looking for documents"):
+            return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'documents'"
+                                   ).fetchone() is not None
+
+    def put_document(self, kind: str, key: dict, document: dict, code_version: str) -> bool:
+        """Store ``document`` under ``(kind, key, code_version)``; False (and nothing written) when
+        one is already stored there — a stored document is never replaced."""
+        if not kind or not isinstance(key, dict):
+            raise ValueError(f"kind={kind!r}, key={key!r}: a non-empty kind and a dict key are required")
+        text = json.dumps(document, allow_nan=False, sort_keys=True)
+        with self._write(f"writing a {kind} document") as db:
+            db.execute(_DOCUMENTS_SCHEMA)
+            cur = db.execute("INSERT OR IGNORE INTO documents (kind, key, code_version, document, sha256, created) "
+                             "VALUES (?, ?, ?, ?, ?, ?)",
+                             (kind, canonical_json(key), code_version, text,
+                              hashlib.sha256(text.encode()).hexdigest(), _now()))
+            return cur.rowcount == 1
+
+    def documents(self, kind: str, code_version: str | None = None) -> list[dict]:
+        """Stored documents of ``kind`` (of one ``code_version``, or all), oldest first, each
+        ``{"id", "kind", "key": {…}, "code_version", "created", "document": {…}}``; checksums checked."""
+        if not self._has_documents():
+            return []
+        sql = "SELECT id, key, code_version, document, sha256, created FROM documents WHERE kind = ?"
+        args: tuple = (kind,)
+        if code_version is not None:
+            sql += " AND code_version = ?"
+            args += (code_version,)
+        with self._guard(f"reading {kind} documents"):
+            rows = self.db.execute(sql + " ORDER BY id", args).fetchall()
+        out = []
+        for did, key, version, text, digest, created in rows:
+            if hashlib.sha256(text.encode()).hexdigest() != digest:
+                raise StoreError(self.path, f"is corrupt: {kind} document #{did} fails its SHA-256 checksum")
+            try:
+                out.append({"id": did, "kind": kind, "key": json.loads(key), "code_version": version,
+                            "created": created, "document": json.loads(text)})
+            except json.JSONDecodeError as err:
+                raise StoreError(self.path, f"is corrupt: {kind} document #{did} does not decode ({err})") from None
+        return out
 
     # ------------------------------------------------------------------ reading, for reports
     def runs(self) -> list[StoredRun]:

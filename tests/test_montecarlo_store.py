@@ -329,3 +329,34 @@ def test_a_fresh_process_computes_the_same_chunk_bytes(tmp_path):
     here = np.stack([e.summaries(0, range(a, a + 4), "numba") for a in (0, 4)])
     for k in range(2):
         assert np.array_equal(np.load(tmp_path / f"fresh{k}.npy"), here)
+
+
+# ----------------------------------------------------------------------------- documents
+def test_documents_written_once_read_back_and_checked(tmp_path):
+    path = tmp_path / "docs.sqlite"
+    with Store(path) as store:
+        assert store.documents("fig5") == []  # a store without the documents table reads as empty
+        assert store.put_document("fig5", {"seed": 1, "depths": [2, 4]}, {"value": 0.5}, "v1")
+        # same kind, key and version: never replaced
+        assert not store.put_document("fig5", {"depths": [2, 4], "seed": 1}, {"value": 9.0}, "v1")
+        assert store.put_document("fig5", {"seed": 1, "depths": [2, 4]}, {"value": 0.7}, "v2")
+        assert store.put_document("train", {"seed": 1}, {"curve": [1, 2]}, "v1")
+    with Store(path) as store:
+        docs = store.documents("fig5")
+        assert [d["document"]["value"] for d in docs] == [0.5, 0.7]
+        assert docs[0]["key"] == {"seed": 1, "depths": [2, 4]}
+        assert [d["code_version"] for d in store.documents("fig5", "v2")] == ["v2"]
+        assert store.documents("train")[0]["document"] == {"curve": [1, 2]}
+        store.db.execute("UPDATE documents SET document = '{\"value\": 0.6}' WHERE kind = 'fig5' AND code_version = 'v1'")
+        with pytest.raises(StoreError, match="checksum"):
+            store.documents("fig5")
+    with Store(path) as store:
+        with pytest.raises(ValueError, match="kind"):
+            store.put_document("", {"a": 1}, {}, "v1")
+
+
+def test_source_version_tracks_the_files():
+    from montecarlo.store import source_version
+    a = source_version(("montecarlo/convnets/*.py",))
+    assert len(a) == 16 and a == source_version(("montecarlo/convnets/*.py",))
+    assert a != source_version(("montecarlo/store.py",))
