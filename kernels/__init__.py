@@ -12,7 +12,11 @@ Each kernel module provides
 * ``real_gradients(plan, weights, readout, inputs, *, keep='all', want_active=False)
   -> (grads, active)``: real networks (forward + backward);
 * ``path_gradients(plan, weights, readout, gates, *, n_inputs=None, keep='all') -> grads``:
-  the path model of Assumption 1 (random gates, backward only).
+  the path model of Assumption 1 (random gates, backward only);
+* ``input_derivative(plan, weights, readout, inputs, tangent, *, want_active=False)
+  -> (D, active)``: forward mode, ``D[m] = Σ_n v_n (dx_L)[n, m]`` for ``dx_0 = tangent``, batch
+  statistics constant — the 1-D grid's ``df/dx`` in one pass (``weights`` may be a lazy source
+  that draws each ``Z_l`` when it is needed, :class:`montecarlo.sampling.LazyWeights`).
 
 Shapes: ``weights (S, L, N, N)`` standardized, ``readout (S, N)``, ``inputs (S, N, M)``,
 ``gates (S, L, N, M)`` bool; ``grads (S, L, N, M)`` with ``grads[:, d−1]`` = ∂f/∂x_{L−d}.
@@ -54,10 +58,12 @@ def get_kernel(name: str) -> SimpleNamespace:
         return SimpleNamespace(
             name=name, dtype="float32",
             real_gradients=functools.partial(module.real_gradients, device=device),
-            path_gradients=functools.partial(module.path_gradients, device=device))
+            path_gradients=functools.partial(module.path_gradients, device=device),
+            input_derivative=functools.partial(module.input_derivative, device=device))
     return SimpleNamespace(name=name, dtype=module.dtype.__name__,
                            real_gradients=module.real_gradients,
-                           path_gradients=module.path_gradients)
+                           path_gradients=module.path_gradients,
+                           input_derivative=module.input_derivative)
 
 
 __all__ = ["BACKENDS", "LayerPlan", "NonFiniteError", "get_kernel"]

@@ -26,7 +26,7 @@ from numba import njit
 from concurrent.futures import ThreadPoolExecutor
 
 from .blas_threads import single_threaded_blas, worker_count
-from .plan import LayerPlan, check_shapes, raise_if_nonfinite
+from .plan import LayerPlan, check_plan_inputs, check_shapes, raise_if_nonfinite
 
 name = "numba"
 dtype = np.float32
@@ -276,3 +276,124 @@ def _path_part(plan, W, readout, gates, M, keep):
     if keep != "all":
         grads[:, 0] = g
     return grads
+
+
+# ----------------------------------------------------------------------------- forward mode
+@njit(cache=True, nogil=True, error_model="numpy")
+def _tangent_unit(x, dx, norm, gated, both, active, ok):
+    """One block's elementwise work in forward mode, one network: ``both = [φ(u) | φ'(u) ⊙ du]``.
+
+    ``u = norm(x)`` over the M columns (batch statistics), ``du = J_norm dx`` with the statistics
+    constant (identity, or ``1/std`` under BN); ``both`` is (N, 2M): the products ``Z φ`` and
+    ``Z dφ`` are then one GEMM.  ``active`` (N, M) gets ``u > 0``; returns False when a batch
+    standard deviation is 0 or not finite.
+    """
+    N, M = x.shape
+    mean = np.zeros(N)
+    inv = np.ones(N)
+    good = True
+    if norm != 0:
+        _row_means(x, mean, inv, norm == 2)
+    for n in range(N):
+        mu = mean[n]
+        iv = inv[n]
+        if norm == 2 and not np.isfinite(iv):
+            good = False
+        for m in range(M):
+            val = x[n, m] if norm == 0 else (x[n, m] - mu) * iv
+            a = val > 0.0
+            active[n, m] = a
+            d = dx[n, m] if norm != 2 else dx[n, m] * iv
+            if gated and not a:
+                both[n, m] = 0.0
+                both[n, M + m] = 0.0
+            else:
+                both[n, m] = val
+                both[n, M + m] = d
+    ok[0] = good
+
+
+@njit(cache=True, nogil=True)
+def _axpby_pair(x, dx, prod, s_coef, b_coef):
+    """``x ← s x + b prod[:, :M]``, ``dx ← s dx + b prod[:, M:]``; False when a value is not finite."""
+    N, M = x.shape
+    good = True
+    for n in range(N):
+        for m in range(M):
+            val = s_coef * x[n, m] + b_coef * prod[n, m]
+            x[n, m] = val
+            if not np.isfinite(val):
+                good = False
+        for m in range(M):
+            val = s_coef * dx[n, m] + b_coef * prod[n, M + m]
+            dx[n, m] = val
+            if not np.isfinite(val):
+                good = False
+    return good
+
+
+@njit(cache=True, nogil=True)
+def _readout_columns(v, dx, out):
+    """``out[m] = Σ_n v_n dx[n, m]`` accumulated in float64, rows in order."""
+    N, M = dx.shape
+    for m in range(M):
+        out[m] = 0.0
+    for n in range(N):
+        vn = np.float64(v[n])
+        for m in range(M):
+            out[m] += vn * dx[n, m]
+
+
+def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.ndarray,
+                     tangent: np.ndarray, *, want_active: bool = False):
+    """Forward mode: ``D[m] = Σ_n v_n (dx_L)[n, m]`` with ``dx_0 = tangent`` (the JVP of ``f``).
+
+    Same contract as :func:`kernels.reference.input_derivative`.  Per network and block, the
+    two products ``Z_l φ(u)`` and ``Z_l (φ'(u) ⊙ du)`` are one ``N × N × 2M`` GEMM, nothing is
+    kept for a backward pass, and each network runs through all its blocks while its state is in
+    cache.  ``weights`` may be an (S, L, N, N) array or a lazy source with
+    ``fill_layer(k, l, out)`` (:class:`montecarlo.sampling.LazyWeights`): then each ``Z_l`` is
+    drawn into a per-thread buffer right before its product and the ``L·N²`` weights of a chunk
+    are never stored.
+    """
+    S, L, N, M = check_plan_inputs(plan, weights, readout, inputs, tangent)
+    if plan.stats_backward != "constant" and any(plan.norm_at(l) != "none" for l in range(L)):
+        raise ValueError("stats_backward='through' is not allowed in forward mode: the batch statistics "
+                         "couple the columns; use real_gradients")
+    x0, t0, v = _f32(inputs), _f32(tangent), _f32(readout)
+    lazy = hasattr(weights, "fill_layer")
+    W = weights if lazy else _f32(weights)
+    norms = [_NORM_CODE[plan.norm_at(l)] for l in range(L)]
+    out = np.empty((S, M))
+    active = np.empty((S, L, N, M), dtype=np.bool_) if want_active else None
+    forward_ok = np.ones((S, L), dtype=np.bool_)
+
+    def part(p: slice) -> None:
+        both = np.empty((N, 2 * M), dtype=np.float32)
+        prod = np.empty((N, 2 * M), dtype=np.float32)
+        wbuf = np.empty((N, N), dtype=np.float32) if lazy else None
+        scratch = np.empty((N, M), dtype=np.bool_)
+        ok = np.ones(1, dtype=np.bool_)
+        for k in range(p.start, p.stop):
+            x = x0[k].copy()
+            dx = t0[k].copy()
+            for l in range(L):
+                _tangent_unit(x, dx, norms[l], plan.gated, both, active[k, l] if want_active else scratch, ok)
+                if lazy:
+                    W.fill_layer(k, l, wbuf)
+                    Z = wbuf
+                else:
+                    Z = W[k, l]
+                np.matmul(Z, both, out=prod)
+                finite = _axpby_pair(x, dx, prod, plan.skip[l], plan.branch[l])
+                if not (ok[0] and finite):
+                    forward_ok[k, l] = False
+                    break
+            else:
+                _readout_columns(v[k], dx, out[k])
+
+    _in_threads(part, S)
+    if not forward_ok.all():
+        raise_if_nonfinite(np.zeros((S, 1, 1, 1)), forward_ok, "input")
+    raise_if_nonfinite(out[:, None, None, :], None, "input")
+    return out, active

@@ -86,7 +86,7 @@ def check_shapes(plan: LayerPlan, weights: np.ndarray, readout: np.ndarray,
 
     Returns ``(S, L, N, M)``.
     """
-    if weights.ndim != 4 or weights.shape[2] != weights.shape[3]:
+    if len(weights.shape) != 4 or weights.shape[2] != weights.shape[3]:
         raise ValueError(f"weights shape {weights.shape} is not allowed: (nets, L, N, N)")
     S, L, N, _ = weights.shape
     if L != plan.depth:
@@ -96,6 +96,23 @@ def check_shapes(plan: LayerPlan, weights: np.ndarray, readout: np.ndarray,
     if columns.shape[0] != S or columns.shape[-2] != N:
         raise ValueError(f"inputs/gates shape {columns.shape} is not allowed: ({S}, ..., {N}, M)")
     return S, L, N, int(columns.shape[-1])
+
+
+def check_plan_inputs(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.ndarray,
+                      tangent: np.ndarray) -> tuple[int, int, int, int]:
+    """:func:`check_shapes` for forward mode; ``tangent`` must have the shape of ``inputs``.
+
+    ``weights`` is an array or a lazy source with ``.shape`` (S, L, N, N) and ``fill_layer``.
+    """
+    S, L, N, M = check_shapes(plan, weights, readout, inputs)
+    if inputs.ndim != 3 or tangent.shape != inputs.shape:
+        raise ValueError(f"tangent shape {tangent.shape} is not allowed: the inputs' shape ({S}, {N}, {M})")
+    return S, L, N, M
+
+
+def dense_weights(weights) -> np.ndarray:
+    """The (S, L, N, N) array of ``weights`` (drawn now when it is a lazy source)."""
+    return weights.materialize() if hasattr(weights, "fill_layer") else weights
 
 
 class NonFiniteError(FloatingPointError):

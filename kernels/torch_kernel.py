@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plan import LayerPlan, check_shapes, raise_if_nonfinite
+from .plan import LayerPlan, check_plan_inputs, check_shapes, dense_weights, raise_if_nonfinite
 
 name = "torch"
 
@@ -79,6 +79,54 @@ def real_gradients(plan: LayerPlan, weights: np.ndarray, readout: np.ndarray, in
         ok_np = forward_ok.cpu().numpy()
     raise_if_nonfinite(grads_np, ok_np, keep)
     return grads_np, active_np
+
+
+def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.ndarray,
+                     tangent: np.ndarray, *, want_active: bool = False, device: str = "cpu",
+                     dtype: str = "float32"):
+    """Same contract as :func:`kernels.reference.input_derivative` (forward mode): per block one
+    ``torch.bmm`` of ``Z_l`` with ``[φ(u) | φ'(u) ⊙ du]`` over the chunk."""
+    torch = _torch()
+    weights = dense_weights(weights)
+    S, L, N, M = check_plan_inputs(plan, weights, readout, inputs, tangent)
+    if plan.stats_backward != "constant" and any(plan.norm_at(l) != "none" for l in range(L)):
+        raise ValueError("stats_backward='through' is not allowed in forward mode: the batch statistics "
+                         "couple the columns; use real_gradients")
+    td = _dtype(dtype)
+    with torch.inference_mode():
+        W = torch.as_tensor(np.ascontiguousarray(weights)).to(device=device, dtype=td)
+        x = torch.as_tensor(np.ascontiguousarray(inputs)).to(device=device, dtype=td)
+        dx = torch.as_tensor(np.ascontiguousarray(tangent)).to(device=device, dtype=td)
+        v = torch.as_tensor(np.ascontiguousarray(readout)).to(device=device, dtype=td)
+        forward_ok = torch.empty((S, L), dtype=torch.bool, device=device)
+        actives = []
+        for l in range(L):
+            norm = plan.norm_at(l)
+            u, du, inv_std = x, dx, None
+            if norm != "none":
+                u = x - x.mean(dim=2, keepdim=True)
+                if norm == "bn":
+                    inv_std = torch.rsqrt((u * u).mean(dim=2, keepdim=True))
+                    u, du = u * inv_std, dx * inv_std
+            active = u > 0
+            both = torch.cat([u, du], dim=2)
+            if plan.gated:
+                both = both * torch.cat([active, active], dim=2)
+            prod = torch.bmm(W[:, l], both)
+            x = float(plan.skip[l]) * x + float(plan.branch[l]) * prod[:, :, :M]
+            dx = float(plan.skip[l]) * dx + float(plan.branch[l]) * prod[:, :, M:]
+            forward_ok[:, l] = torch.isfinite(x).flatten(1).all(dim=1) & torch.isfinite(dx).flatten(1).all(dim=1)
+            if inv_std is not None:
+                forward_ok[:, l] &= torch.isfinite(inv_std).flatten(1).all(dim=1)
+            if want_active:
+                actives.append(active)
+        out = torch.einsum("sn,snm->sm", v.double(), dx.double()).cpu().numpy()
+        ok_np = forward_ok.cpu().numpy()
+        active_np = torch.stack(actives, dim=1).cpu().numpy() if want_active else None
+    if not ok_np.all():
+        raise_if_nonfinite(np.zeros((S, 1, 1, 1)), ok_np, "input")
+    raise_if_nonfinite(out[:, None, None, :], None, "input")
+    return out, active_np
 
 
 def _norm_backward(h, norm, stats_backward, inv_std, y):

@@ -9,9 +9,11 @@ feedforward ReLU and (b) BN resnet β = 0.1, both ``L = 50, N = 200`` on the ``M
 point, then its sample ACF along the grid (:func:`montecarlo.observables.sample_acf`),
 averaged over networks with a standard error.
 
-* **engine** — :func:`montecarlo.networks.gradients` with the numba kernel (``keep='input'``;
-  the grid experiment's activation histograms are not part of the race); the torch kernel is an
-  extra row on the very same networks;
+* **engine** — :func:`montecarlo.networks.grid_derivative` with the numba kernel: what the grid
+  experiment runs (one forward-mode pass per network, ``Z_l φ`` and ``Z_l dφ`` in one
+  ``N × N × 2M`` product, each ``Z_l`` drawn right before its product; the grid experiment's
+  activation histograms are not part of the race); the torch kernel is an extra row on the very
+  same networks;
 * **autograd_loop**, **torch_func_vmap** — the peers of :mod:`montecarlo.bench_peers`, on their
   own independent networks (``torch.randn``), sampling included in their time.
 
@@ -157,9 +159,8 @@ def engine_grid(spec: NetworkSpec, backend: str, nets: int, s: Settings, sink, p
     kernel = get_kernel(backend)
     for start in range(0, nets, s.batch):
         idx = range(start, min(nets, start + s.batch))
-        grads, _ = networks.gradients(plan, kernel, s.seed, idx, "grid", s.points, keep="input",
-                                      bias_std=s.bias_std)
-        for y in grads[:, 0].astype(np.float64).sum(axis=1):
+        dfdx, _ = networks.grid_derivative(plan, kernel, s.seed, idx, s.points, bias_std=s.bias_std)
+        for y in dfdx:
             sink(y)
         if progress is not None:
             progress(len(idx))
@@ -210,9 +211,12 @@ def _mean_se(acc: StreamingMoments) -> tuple[np.ndarray, np.ndarray]:
 def engine_profile(spec: NetworkSpec, s: Settings) -> dict:
     """Where the engine's time goes on one chunk: ms per network (wall, all workers busy).
 
-    ``sample_weights`` (RNG, ``L·N²`` normals per network), ``sample_inputs``, ``kernel``
-    (forward + backward), and within it ``kernel_gemm_only``: the same ``2L`` products per
-    network on the same thread split with single-threaded BLAS, nothing else.
+    ``sample_weights`` (RNG, ``L·N²`` normals per network, drawn here into an array),
+    ``sample_inputs``, ``kernel`` (the forward-mode pass on those stored weights), and
+    ``kernel_gemm_only``: the same ``L`` products ``N × N × 2M`` per network on the same thread
+    split with single-threaded BLAS, nothing else.  The engine itself draws each ``Z_l`` inside
+    the kernel's loop (:class:`montecarlo.sampling.LazyWeights`), so its time is about
+    ``sample_weights + kernel`` less the cost of storing and re-reading the weights.
     """
     from concurrent.futures import ThreadPoolExecutor
     plan = networks.compile_spec(spec)
@@ -224,17 +228,17 @@ def engine_profile(spec: NetworkSpec, s: Settings) -> dict:
     t1 = time.perf_counter()
     x0 = sampling.sample_grid_inputs(s.seed, idx, spec.width, sampling.grid_points(s.points), s.bias_std)
     t2 = time.perf_counter()
-    kernel.real_gradients(plan.layers, W, v, x0, keep="input")
+    kernel.input_derivative(plan.layers, W, v, x0, np.ones_like(x0))
     t3 = time.perf_counter()
     parts = worker_count(S)
     edges = np.linspace(0, S, parts + 1).astype(int)
-    phi = np.maximum(x0, 0)
+    both = np.concatenate([np.maximum(x0, 0), np.ones_like(x0)], axis=2)
 
     def products(a: int, b: int) -> None:
         with single_threaded_blas():
-            for l in range(spec.depth):
-                np.matmul(W[a:b, l], phi[a:b])
-                np.matmul(W[a:b, l].transpose(0, 2, 1), phi[a:b])
+            for k in range(a, b):
+                for l in range(spec.depth):
+                    np.matmul(W[k, l], both[k])
     t4 = time.perf_counter()
     with ThreadPoolExecutor(parts) as pool:
         list(pool.map(lambda ab: products(*ab), zip(edges[:-1], edges[1:])))

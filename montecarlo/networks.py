@@ -122,3 +122,28 @@ def gradients(plan: EnginePlan, kernel, seed: int, networks: range, inputs: str,
     else:
         raise ValueError(f"inputs={inputs!r} is not allowed: pairs or grid")
     return kernel.real_gradients(plan.layers, weights, readout, x0, keep=keep, want_active=want_active)
+
+
+def grid_derivative(plan: EnginePlan, kernel, seed: int, networks: range, n_inputs: int, *,
+                    want_active: bool = False, bias_std: float = 1.0):
+    """``df/dx`` of real networks on the 1-D grid: ``(D (S, M) float64, active)``, rescaled like ``g̃``.
+
+    With the batch statistics constant (the theorems' model, and every norm-free net) the grid's
+    columns do not interact, so one forward-mode pass with tangent ``dx_0/dt = 1`` gives ``D``
+    (``kernel.input_derivative``; the numba kernel draws each ``Z_l`` right before its product,
+    :class:`sampling.LazyWeights`).  Otherwise — statistics differentiated through, or a kernel
+    without forward mode — ``D`` is the row sum of ``∂f/∂x_0`` from one backward pass.  Both are
+    the same derivative (tested); their float32 roundings differ.
+    """
+    spec = plan.spec
+    forward = hasattr(kernel, "input_derivative") and (
+        plan.layers.stats_backward == "constant" or all(plan.layers.norm_at(l) == "none"
+                                                        for l in range(plan.layers.depth)))
+    if plan.model != "real" or not forward:
+        grads, active = gradients(plan, kernel, seed, networks, "grid", n_inputs, keep="input",
+                                  want_active=want_active, bias_std=bias_std)
+        return grads[:, 0].astype(np.float64).sum(axis=1), active
+    weights = sampling.LazyWeights(seed, networks, spec.depth, spec.width, plan.orthogonal)
+    x0 = sampling.sample_grid_inputs(seed, networks, spec.width, sampling.grid_points(n_inputs), bias_std)
+    return kernel.input_derivative(plan.layers, weights, weights.readout, x0, np.ones_like(x0),
+                                   want_active=want_active)

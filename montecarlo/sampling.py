@@ -96,6 +96,36 @@ def sample_weights(seed: int, networks: range, depth: int, width: int,
     return weights, readout
 
 
+class LazyWeights:
+    """The weights of :func:`sample_weights`, drawn one ``Z_l`` at a time when a kernel asks.
+
+    ``fill_layer(k, l, out)`` writes ``Z_{l+1}`` of the chunk's network ``k`` into ``out`` (N, N)
+    float32 — the same bits as ``sample_weights(...)[0][k, l]`` (the weights stream is
+    counter-based: entry ``t`` of ``Z`` is draw ``N + t`` wherever the drawing starts).  A
+    forward-mode kernel uses each ``Z_l`` once, right after drawing it into a buffer that stays in
+    cache, so the chunk's ``S·L·N²`` floats are never stored.  ``readout`` (S, N) is drawn at once.
+    ``shape`` is (S, L, N, N), like the array it stands for; :meth:`materialize` draws that array.
+    """
+
+    def __init__(self, seed: int, networks: range, depth: int, width: int, orthogonal: bool = False):
+        self.seed, self.networks, self.depth, self.width, self.orthogonal = seed, networks, depth, width, orthogonal
+        self.shape = (len(networks), depth, width, width)
+        self.keys = [weight_key(seed, i) for i in networks]
+        self.readout = np.empty((len(networks), width), dtype=np.float32)
+        for k, (k0, k1) in enumerate(self.keys):
+            rng.fill_normals(k0, k1, 0, self.readout[k])
+
+    def fill_layer(self, k: int, l: int, out: np.ndarray) -> None:
+        k0, k1 = self.keys[k]
+        n = self.width
+        rng.fill_normals(k0, k1, n + l * n * n, out.reshape(-1))
+        if self.orthogonal:
+            out[:] = orthogonal_from(out)
+
+    def materialize(self) -> np.ndarray:
+        return sample_weights(self.seed, self.networks, self.depth, self.width, self.orthogonal)[0]
+
+
 def sample_pair_inputs(seed: int, networks: range, width: int, n_inputs: int) -> np.ndarray:
     """Typical inputs ``x ~ N(0, I_N)``: (S, N, M) float32; pairs are columns (2k, 2k+1)."""
     out = np.empty((len(networks), width, n_inputs), dtype=np.float32)

@@ -1,0 +1,107 @@
+"""Forward mode (``input_derivative``): the 1-D grid's ``df/dx`` from one forward pass.
+
+The oracle is the backward pass: with the batch statistics constant the columns do not
+interact, so ``Σ_n v_n (dx_L)[n, m]`` with tangent ``dx_0`` equals ``Σ_n (∂f/∂x_0)[n, m] dx_0[n, m]``
+from :func:`kernels.reference.real_gradients`.  The reference's forward mode must match it to
+float64 rounding; the fast kernels to float32 rounding (tolerance as in test_kernels_agree.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from kernels import LayerPlan, NonFiniteError, get_kernel
+from montecarlo import networks, sampling
+from theory.specs import FeedforwardSpec, ResnetSpec
+
+RTOL = 1e-4
+
+
+def _case(S=3, L=5, N=24, M=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((S, L, N, N), dtype=np.float32), rng.standard_normal((S, N), dtype=np.float32),
+            rng.standard_normal((S, N, M), dtype=np.float32), rng.standard_normal((S, N, M), dtype=np.float32))
+
+
+def _oracle(plan, W, v, x, t):
+    grads, active = get_kernel("numpy").real_gradients(plan, W, v, x, keep="input", want_active=True)
+    return (grads[:, 0] * t.astype(np.float64)).sum(axis=1), active
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "torch"])
+@pytest.mark.parametrize("norm", ["none", "center", "bn"])
+@pytest.mark.parametrize("unit", ["relu", "crelu-mirrored"])
+def test_forward_mode_equals_the_backward_pass(backend, norm, unit):
+    W, v, x, t = _case()
+    plan = LayerPlan(np.full(5, 0.6), np.full(5, np.sqrt(2 / 24)), norm, "constant", unit)
+    want, want_active = _oracle(plan, W, v, x, t)
+    got, active = get_kernel(backend).input_derivative(plan, W, v, x, t, want_active=True)
+    assert got.shape == want.shape and got.dtype == np.float64
+    assert np.array_equal(active, want_active)
+    tol = 1e-12 if backend == "numpy" else RTOL
+    assert np.all(np.abs(got - want) <= tol * np.sqrt((want ** 2).mean()))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "torch"])
+def test_forward_mode_refuses_statistics_differentiated_through(backend):
+    W, v, x, t = _case()
+    plan = LayerPlan(np.full(5, 0.6), np.full(5, 0.3), "bn", "through")
+    with pytest.raises(ValueError, match="through"):
+        get_kernel(backend).input_derivative(plan, W, v, x, t)
+
+
+def test_forward_mode_checks_the_tangent_shape():
+    W, v, x, t = _case()
+    plan = LayerPlan(np.full(5, 0.6), np.full(5, 0.3))
+    with pytest.raises(ValueError, match="tangent shape"):
+        get_kernel("numba").input_derivative(plan, W, v, x, t[:, :, :-1])
+
+
+def test_forward_mode_names_the_layer_that_overflows():
+    W, v, x, t = _case(L=4)
+    plan = LayerPlan(np.full(4, 1.0), np.array([1.0, 1.0, 1e200, 1e200]), unit="crelu-mirrored")
+    for backend in ("numpy", "numba"):
+        with pytest.raises(NonFiniteError, match=r"x_[34]"):
+            get_kernel(backend).input_derivative(plan, W, v, x, t)
+
+
+def test_lazy_weights_are_the_sampled_weights_bit_for_bit():
+    lazy = sampling.LazyWeights(5, range(2, 5), 3, 16)
+    W, v = sampling.sample_weights(5, range(2, 5), 3, 16)
+    assert np.array_equal(lazy.readout, v) and lazy.shape == W.shape
+    buf = np.empty((16, 16), dtype=np.float32)
+    for k in range(3):
+        for l in range(3):
+            lazy.fill_layer(k, l, buf)
+            assert np.array_equal(buf, W[k, l])
+    assert np.array_equal(lazy.materialize(), W)
+
+
+@pytest.mark.parametrize("spec", [FeedforwardSpec(depth=6, width=16, norm="center"),
+                                  ResnetSpec(depth=6, width=16, beta=0.1, norm="bn"),
+                                  FeedforwardSpec(depth=6, width=16, norm="none")])
+def test_grid_derivative_matches_the_backward_row_sums(spec):
+    """The engine's grid path (lazy weights, forward mode) gives the backward pass's df/dx."""
+    plan = networks.compile_spec(spec)
+    plan = dataclasses.replace(plan, layers=dataclasses.replace(plan.layers, first_norm="none"))
+    grads, active = networks.gradients(plan, get_kernel("numpy"), 3, range(4), "grid", 32, keep="input",
+                                       want_active=True)
+    want = grads[:, 0].sum(axis=1)
+    for backend in ("numpy", "numba", "torch"):
+        got, got_active = networks.grid_derivative(plan, get_kernel(backend), 3, range(4), 32, want_active=True)
+        assert np.array_equal(got_active, active)
+        assert np.all(np.abs(got - want) <= (1e-12 if backend == "numpy" else RTOL) * np.sqrt((want ** 2).mean()))
+    # same networks whatever the chunk: networks 1..3 alone give the same bits
+    part, _ = networks.grid_derivative(plan, get_kernel("numba"), 3, range(1, 4), 32)
+    full, _ = networks.grid_derivative(plan, get_kernel("numba"), 3, range(4), 32)
+    assert np.array_equal(part, full[1:])
+
+
+def test_grid_derivative_falls_back_to_the_backward_pass_when_statistics_are_differentiated():
+    spec = ResnetSpec(depth=4, width=16, beta=0.5, norm="bn")
+    plan = networks.compile_spec(spec, stats_backward="through")
+    grads, _ = networks.gradients(plan, get_kernel("numba"), 1, range(2), "grid", 16, keep="input")
+    got, _ = networks.grid_derivative(plan, get_kernel("numba"), 1, range(2), 16)
+    assert np.array_equal(got, grads[:, 0].astype(np.float64).sum(axis=1))
