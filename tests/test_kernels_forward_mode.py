@@ -105,3 +105,36 @@ def test_grid_derivative_falls_back_to_the_backward_pass_when_statistics_are_dif
     grads, _ = networks.gradients(plan, get_kernel("numba"), 1, range(2), "grid", 16, keep="input")
     got, _ = networks.grid_derivative(plan, get_kernel("numba"), 1, range(2), 16)
     assert np.array_equal(got, grads[:, 0].astype(np.float64).sum(axis=1))
+
+
+def test_numba_kernel_loops_as_plain_python_match_the_reference():
+    """The @njit loops run as ordinary Python (``NUMBA_DISABLE_JIT=1``, the way coverage sees
+    them) and still agree with the reference: the jitted code is not the only thing tested."""
+    import os
+    import subprocess
+    import sys
+    code = """
+import numpy as np
+from kernels import LayerPlan, get_kernel
+rng = np.random.default_rng(2)
+W = rng.standard_normal((2, 3, 6, 6), dtype=np.float32); v = rng.standard_normal((2, 6), dtype=np.float32)
+x = rng.standard_normal((2, 6, 5), dtype=np.float32); t = np.ones_like(x)
+worst = 0.0
+for norm in ("none", "center", "bn"):
+    for stats in ("constant", "through"):
+        plan = LayerPlan(np.full(3, 0.7), np.full(3, 0.5), norm, stats)
+        ref, _ = get_kernel("numpy").real_gradients(plan, W, v, x)
+        got, _ = get_kernel("numba").real_gradients(plan, W, v, x)
+        worst = max(worst, float(np.abs(got - ref).max() / np.abs(ref).max()))
+        if stats == "constant":
+            ref, _ = get_kernel("numpy").input_derivative(plan, W, v, x, t)
+            got, _ = get_kernel("numba").input_derivative(plan, W, v, x, t)
+            worst = max(worst, float(np.abs(got - ref).max() / np.abs(ref).max()))
+import numba.core.config as c
+print(c.DISABLE_JIT, worst)
+"""
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, cwd=root)
+    disabled, worst = out.stdout.split()
+    assert disabled in ("1", "True") and float(worst) < 1e-5
