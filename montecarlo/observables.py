@@ -22,7 +22,9 @@ the sample ACF of ``df/dx`` along the grid, the normalized covariance matrix
 ``(g − ḡ)(g − ḡ)ᵀ/σ_g²`` of Fig. 1, and per block the activation proportion, the co-activation
 proportion over distinct pairs of grid points (``k(k−1)/(M(M−1))`` for a neuron active on ``k``
 points, Fig. 3), the histogram of per-neuron activation levels ``k/M`` and of contiguity run
-lengths (runs of equal activation along the grid, Fig. 4).
+lengths (runs of equal activation along the grid, Fig. 4).  One network's gates themselves (the
+raster plots of Fig. 4) are not in the rows: :meth:`GridExperiment.raster` recomputes them
+(stored as documents by :mod:`montecarlo.raster`).
 
 **Summaries, then accumulation.**  Each experiment is a frozen object
 (:class:`PairsExperiment`, :class:`GridExperiment`) whose ``summaries(seed, range(start, stop),
@@ -377,15 +379,7 @@ class GridExperiment:
 
     def summaries(self, seed: int, nets: range, backend: str) -> np.ndarray:
         """Summary rows (len(nets), width()) of networks ``nets`` of seed ``seed``."""
-        t = sampling.grid_points(self.points)
-        _pin_blas_to_one_thread()
-        if self.shallow:
-            dfdx, active = _shallow_grid(self.spec, seed, nets, t, self.bias_std)
-        else:
-            grads, active = networks.gradients(self.plan, get_kernel(backend), seed, nets, "grid",
-                                               self.points, keep="input", want_active=True,
-                                               bias_std=self.bias_std)
-            dfdx = grads[:, 0].astype(np.float64).sum(axis=1)
+        dfdx, active = self._derivative_and_gates(seed, nets, backend)
         col = self._columns()
         rows = np.empty((len(nets), self.width()))
         for k in range(len(nets)):
@@ -400,6 +394,50 @@ class GridExperiment:
             rows[k, col["levels"]] = lv.ravel()
             rows[k, col["runs"]] = rl.ravel()
         return rows
+
+    def raster(self, seed: int, network: int = 0, layers=None, backend: str = "numba") -> np.ndarray:
+        """Gates of network ``network`` of the run with ``seed``: bool (len(layers), N, M).
+
+        ``raster[j, n, m] = 1[u_{l,n}(t_m) > 0]`` for block ``l = layers[j]`` (1-based), neuron
+        ``n`` and grid point ``t_m`` — the raster plots of the paper's Fig. 4 (neurons × inputs).
+        Network ``i`` depends only on ``(seed, i)`` (:mod:`montecarlo.sampling`) and a kernel
+        treats every network of a chunk on its own, so computing it alone on the run's backend
+        gives bit for bit the gates behind its summary row in :meth:`summaries`: the row's
+        activation proportions, level histogram and run-length counts of those layers are
+        recomputed exactly from the raster (:meth:`gate_columns`).  ``layers``: default every
+        block (``[1]`` for the shallow net).  Costs one network's forward and backward pass.
+        """
+        _check_run(2, 1, seed)
+        if isinstance(network, bool) or not isinstance(network, (int, np.integer)) or network < 0:
+            raise SpecError("network", network, "an integer >= 0 (the index of a network of the run)")
+        L = self.layers
+        chosen = list(range(1, L + 1)) if layers is None else list(layers)
+        bad = [l for l in chosen if isinstance(l, bool) or not isinstance(l, (int, np.integer)) or not 1 <= l <= L]
+        if not chosen or bad or len(set(chosen)) != len(chosen):
+            raise SpecError("layers", layers, f"distinct integers in [1, {L}] (blocks of the network, 1-based)")
+        _, active = self._derivative_and_gates(seed, range(int(network), int(network) + 1), backend)
+        return np.ascontiguousarray(active[0, [l - 1 for l in chosen]], dtype=bool)
+
+    def _derivative_and_gates(self, seed: int, nets: range, backend: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(df/dx (S, M) float64, gates (S, L, N, M) bool)`` of networks ``nets``: the one pass
+        behind both :meth:`summaries` and :meth:`raster` (so a raster's gates are its row's)."""
+        _pin_blas_to_one_thread()
+        if self.shallow:
+            return _shallow_grid(self.spec, seed, nets, sampling.grid_points(self.points), self.bias_std)
+        return networks.grid_derivative(self.plan, get_kernel(backend), seed, nets, self.points,
+                                        want_active=True, bias_std=self.bias_std)
+
+    def gate_columns(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The gate part of one summary row: proportions (L, 2) (active, co-active), activation-level
+        histograms (L, level_bins) and run-length counts (L, M) — :func:`layer_activation_summary`'s
+        output for that network, as stored."""
+        row = np.asarray(row, dtype=np.float64)
+        if row.shape != (self.width(),):
+            raise ValueError(f"row of shape {row.shape} is not a summary row of this experiment "
+                             f"(expected ({self.width()},))")
+        col, L = self._columns(), self.layers
+        return (row[col["props"]].reshape(L, 2), row[col["levels"]].reshape(L, self.level_bins),
+                row[col["runs"]].reshape(L, self.points))
 
     def accumulator(self) -> "GridAccumulator":
         return GridAccumulator(self)

@@ -282,8 +282,11 @@ def _estimate(exp, nets, seed, chunk, backend, store: Store | None, executor, pr
     return result
 
 
-def combine_stored(store: Store, key: RunKey, nets: int):
-    """The result of networks ``0..nets−1`` from stored chunks only (``KeyError`` if any is missing)."""
+def experiment_of(key: RunKey):
+    """``(experiment, backend)`` of a stored run key (builds objects only; samples nothing).
+
+    Raises ``KeyError`` when this code cannot rebuild exactly that key (other options).
+    """
     options = json.loads(key.options)
     backend = options.pop("backend")
     model = options.pop("model")
@@ -292,6 +295,12 @@ def combine_stored(store: Store, key: RunKey, nets: int):
                           dict(options, stats_backward=stats_backward))
     if RunKey.of(exp, key.seed, backend, key.code_version) != key:
         raise KeyError(f"run {key.digest()} cannot be rebuilt by this code (options {key.options})")
+    return exp, backend
+
+
+def combine_stored(store: Store, key: RunKey, nets: int):
+    """The result of networks ``0..nets−1`` from stored chunks only (``KeyError`` if any is missing)."""
+    exp, _ = experiment_of(key)
     plan = plan_chunks(nets, max(nets, 1), store.chunk_ranges(key))
     missing = [(s.start, s.stop) for s in plan if not s.stored]
     if missing:

@@ -61,5 +61,19 @@ QUICK_NAMES = ("shallow", "ff-center-2", "ff-center-24", "resnet-bn-beta1-10", "
 BY_NAME = {e.name: e for e in GRID_ENTRIES}
 
 
+def fig4_layers(depth: int) -> list[int]:
+    """Layers shown in Fig. 4: the first, an early-middle one (``depth // 5``) and the last
+    (distinct, 1-based; 1, 10, 50 at the paper's 50 layers).  One choice for both sides:
+    ``reports.produce`` stores the raster of these layers, ``reports.figures`` plots them."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth={depth!r} is not allowed: an integer >= 1")
+    return sorted({1, max(1, depth // 5), depth})
+
+
+def fig4_entries() -> tuple[GridEntry, ...]:
+    """The grid entries of Fig. 4 (their network 0 gets a stored gate raster)."""
+    return tuple(e for e in GRID_ENTRIES if "fig4" in e.figures)
+
+
 def entry(name: str) -> GridEntry:
     return BY_NAME[name]

@@ -268,63 +268,135 @@ def figure_3(series: Sequence[tuple[str, Any, bool]], out_dir: Path, name: str =
 
 
 # ----------------------------------------------------------------------------- Fig. 4
+#: what writes the missing rasters (named in Fig. 4's caption)
+RASTER_COMMAND = "python -m reports.produce --rasters-only"
+
+
 def pick_layers(depth: int) -> list[int]:
-    """Layers shown in Fig. 4: first, an early-middle one and the last (distinct, 1-based)."""
-    return sorted({1, max(1, depth // 5), depth})
+    """Layers shown in Fig. 4: first, an early-middle one and the last (distinct, 1-based);
+    the one choice of :func:`reports.catalog.fig4_layers`, which also picks the stored rasters."""
+    from .catalog import fig4_layers
+    return fig4_layers(depth)
 
 
-def figure_4(series: Sequence[tuple[str, Any]], out_dir: Path, name: str = "fig4_contiguity",
-             layers: Sequence[int] | None = None) -> Figure:
-    """Fig. 4: per-neuron activation-level histograms (top) and contiguity histograms (bottom).
+def raster_image(gates: np.ndarray, sort_rows: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(image, order)``: the (N, M) gates of one layer with rows ``order`` — by activation level
+    ``k_n/M``, most active first (stable), when ``sort_rows``, else in neuron order."""
+    gates = np.asarray(gates, dtype=bool)
+    order = np.argsort(-gates.mean(axis=1), kind="stable") if sort_rows else np.arange(gates.shape[0])
+    return gates[order], order
 
-    ``series``: ``(label, GridResult)`` (paper: ff without BN, ff with BN, resnet).  Top: share
-    of neurons whose activation level ``k/M`` falls in each bin.  Bottom: share of runs of equal
-    activation along the grid of each length (log–log).  The raster plots are not drawn: the
-    store keeps these histograms, not every gate.
+
+def figure_4(series: Sequence[tuple], out_dir: Path, name: str = "fig4_contiguity",
+             layers: Sequence[int] | None = None, *, raster_layer: int | None = None, sort_rows: bool = True,
+             raster_command: str = RASTER_COMMAND) -> Figure:
+    """Fig. 4: one network's gate raster (top), per-neuron activation-level histograms (middle)
+    and contiguity histograms (bottom), one column per network family.
+
+    ``series``: ``(label, GridResult)`` or ``(label, GridResult, GateRaster | None)`` (paper: ff
+    without BN, ff with BN, resnet with BN; :class:`montecarlo.raster.GateRaster`, network 0 of
+    the same stored run).  Raster: ``R[n, m] = 1[u_{l,n}(t_m) > 0]`` of layer ``raster_layer``
+    (default: the deepest stored layer), black = active; rows sorted by activation level
+    ``k_n/M``, most active on top, when ``sort_rows`` (the paper does not say how its rows are
+    ordered; a permutation of rows leaves each row's runs, i.e. the contiguity, unchanged).
+    Middle: share of neurons whose activation level ``k/M`` falls in each bin, pooled over the
+    stored networks, layers ``layers`` (default :func:`pick_layers`).  Bottom: share of runs of
+    equal activation along the grid of each length (log–log).  Without any raster the raster
+    row is left out; a missing one is named in the caption with ``raster_command``.
     """
     if not series:
         raise ValueError("figure_4 needs at least one stored grid run")
-    fig, axes = plt.subplots(2, len(series), figsize=(3.1 * len(series), 5.2), squeeze=False, layout="constrained")
+    items = [(s[0], s[1], s[2] if len(s) > 2 else None) for s in series]
+    with_raster = any(r is not None for _, _, r in items)
+    top = 1 if with_raster else 0
+    fig, axes = plt.subplots(2 + top, len(items), figsize=(3.1 * len(items), 5.2 + 2.6 * top), squeeze=False,
+                             layout="constrained")
     data: dict[str, Any] = {}
-    for k, (label, res) in enumerate(series):
+    missing: list[str] = []
+    raster_notes: list[str] = []
+    for k, (label, res, raster) in enumerate(items):
         levels, runs = np.asarray(res.activation_levels, float), np.asarray(res.run_length_counts, float)
         depth = levels.shape[0]
         shown = [l for l in (layers or pick_layers(depth)) if 1 <= l <= depth]
         bins = levels.shape[1]
         edges = np.linspace(0, 1, bins + 1)
         entry: dict[str, Any] = {"levels": {}, "runs": {}}
+        hist_ax, run_ax = axes[top, k], axes[top + 1, k]
         for j, layer in enumerate(shown):
             colour = CYCLE[j % len(CYCLE)]
             share = levels[layer - 1] / max(levels[layer - 1].sum(), 1)
-            axes[0, k].stairs(share, edges, color=colour, lw=1.5, ls=["-", "--", ":"][j % 3], label=f"layer {layer}")
+            hist_ax.stairs(share, edges, color=colour, lw=1.5, ls=["-", "--", ":"][j % 3], label=f"layer {layer}")
             entry["levels"][layer] = share
             counts = runs[layer - 1]
             lengths = np.arange(1, counts.size + 1)
             frac = counts / max(counts.sum(), 1)
             keep = frac > 0
-            axes[1, k].plot(lengths[keep], frac[keep], color=colour, marker="os^"[j % 3], ms=2.5, lw=0.8,
-                            ls=["-", "--", ":"][j % 3], label=f"layer {layer}")
+            run_ax.plot(lengths[keep], frac[keep], color=colour, marker="os^"[j % 3], ms=2.5, lw=0.8,
+                        ls=["-", "--", ":"][j % 3], label=f"layer {layer}")
             entry["runs"][layer] = frac
-        axes[0, k].set_title(f"({'abc'[k] if k < 3 else k}) {label}")
-        axes[0, k].set_xlabel("activation level (share of inputs)")
-        axes[1, k].set_xscale("log")
-        axes[1, k].set_yscale("log")
-        axes[1, k].set_xlabel("run length (grid points)")
+        title = f"({'abc'[k] if k < 3 else k}) {label}"
+        if with_raster:
+            ax = axes[0, k]
+            if raster is None:
+                missing.append(label)
+                ax.text(0.5, 0.5, f"raster not stored:\n{raster_command}", ha="center", va="center",
+                        fontsize=7, transform=ax.transAxes, wrap=True)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            else:
+                layer = raster_layer if raster_layer is not None else max(raster.layers)
+                image, order = raster_image(raster.layer(layer), sort_rows)
+                N, M = image.shape
+                grid = np.asarray(res.grid, float) if np.size(res.grid) == M else np.linspace(-2.0, 2.0, M)
+                ax.imshow(image, cmap="gray_r", vmin=0, vmax=1, aspect="auto", interpolation="nearest",
+                          extent=(grid[0], grid[-1], N, 0))
+                ax.set_xlabel("input x")
+                ax.set_ylabel("neuron" + (" (sorted by activation)" if sort_rows else ""))
+                title += f"\nnetwork {raster.network}, layer {layer}"
+                switches = (image[:, 1:] != image[:, :-1]).sum(axis=1)
+                entry["raster"] = {"layer": layer, "network": raster.network, "image": image, "order": order,
+                                   "levels": image.mean(axis=1), "never_switch": float((switches == 0).mean()),
+                                   "mean_switches": float(switches.mean())}
+                raster_notes.append(f"{label} (layer {layer}): {entry['raster']['never_switch']:.2f} never switch, "
+                                    f"{entry['raster']['mean_switches']:.1f} switches per neuron")
+            ax.set_title(title)
+        else:
+            hist_ax.set_title(title)
+            missing.append(label)
+        hist_ax.set_xlabel("activation level (share of inputs)")
+        run_ax.set_xscale("log")
+        run_ax.set_yscale("log")
+        run_ax.set_xlabel("run length (grid points)")
         if k == 0:
-            axes[0, k].set_ylabel("share of neurons")
-            axes[1, k].set_ylabel("share of runs (contiguity)")
-        axes[0, k].legend(frameon=False, fontsize=7)
-        axes[1, k].legend(frameon=False, fontsize=7)
+            hist_ax.set_ylabel("share of neurons")
+            run_ax.set_ylabel("share of runs (contiguity)")
+        hist_ax.legend(frameon=False, fontsize=7)
+        run_ax.legend(frameon=False, fontsize=7)
         data[label] = entry
-    n = series[0][1].active[0].n
-    extreme = "; ".join(f"{label} {share[0] + share[-1]:.2f}" for label, share in
-                        ((lbl, d["levels"][max(d["levels"])]) for lbl, d in data.items()))
-    caption = ("Fig. 4 (paper's Fig. 4, histograms). Top: distribution of per-neuron activation levels (share of "
-               "the grid inputs for which a neuron is active). Bottom: contiguity — distribution of the lengths of "
-               f"runs of equal activation along the grid. Pooled over {n} networks. Share of last-layer neurons "
-               f"(almost) always off or always on (level < 0.1 or >= 0.9): {extreme}. The raster plots are not "
-               "shown: the results store keeps these histograms, not every gate.")
-    return Figure(name, "Activation levels and contiguity", caption, _save(fig, out_dir, name), data)
+    data["missing_rasters"] = missing
+    n = items[0][1].active[0].n
+    extreme = "; ".join(f"{label} {d['levels'][max(d['levels'])][0] + d['levels'][max(d['levels'])][-1]:.2f}"
+                        for label, d in data.items() if label != "missing_rasters")
+    caption = "Fig. 4 (paper's Fig. 4). "
+    if raster_notes:
+        caption += ("Top: raster of one network (network 0 of the stored run, recomputed from its seed and stored "
+                    "by the Monte Carlo side): neuron n (row) is black where its ReLU is active at grid input x "
+                    "(column); rows " + ("sorted by activation level, most active on top (the paper does not say "
+                                         "how its rows are ordered; sorting leaves each row's runs unchanged)"
+                                         if sort_rows else "in neuron order")
+                    + ". Share of neurons that never switch along the grid, and mean switches per neuron: "
+                    + "; ".join(raster_notes) + ". Middle")
+    else:
+        caption += "Top"
+    caption += (": distribution of per-neuron activation levels (share of the grid inputs for which a neuron is "
+                f"active). Bottom: contiguity — distribution of the lengths of runs of equal activation along the "
+                f"grid. Histograms pooled over {n} networks. Share of last-layer neurons (almost) always off or "
+                f"always on (level < 0.1 or >= 0.9): {extreme}.")
+    if missing:
+        caption += (f" No stored raster for {', '.join(missing)}: `{raster_command}` writes it (one network each, "
+                    "from the stored runs).")
+    return Figure(name, "Activation rasters, activation levels and contiguity", caption,
+                  _save(fig, out_dir, name), data)
 
 
 # ----------------------------------------------------------------------------- theory vs measurement
