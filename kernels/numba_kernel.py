@@ -12,6 +12,11 @@ Parallelism: the chunk's networks are split over one thread per core; each threa
 single-threaded BLAS (:mod:`kernels.blas_threads`) and the @njit loops release the GIL.
 Networks never interact, so the split does not change any result.
 
+Forward mode (:func:`input_derivative`, the 1-D grid's ``df/dx``): one network at a time per
+thread, each block's two products ``Z_l φ`` and ``Z_l dφ`` as one ``N × N × 2M`` GEMM, each
+``Z_l`` drawn into a per-thread buffer right before its product when the weights are lazy —
+nothing of size ``L·N²`` or ``L·N·M`` is stored.
+
 Precision: arrays and matrix products are float32 (single-precision GEMM is the machine's fast
 path); batch means/variances and the per-element arithmetic are accumulated in float64 and
 rounded to float32 on store.  Agreement with :mod:`kernels.reference` is to float32 rounding
