@@ -70,9 +70,16 @@ def build_figures(inputs: ReportInputs, fig_dir: Path) -> tuple[list[F.Figure], 
     fig3 = [(s.label, s.result, s.entry.spec.norm == "bn") for s in _series(inputs, ("gates-ff-none", "gates-ff-bn"))]
     if fig3:
         figs.append(F.figure_3(fig3, fig_dir))
-    fig4 = [(s.label, s.result) for s in _series(inputs, ("gates-ff-none", "gates-ff-bn", "gates-resnet-bn"))]
+    fig4 = [(s.label, s.result, s.raster) for s in _series(inputs, ("gates-ff-none", "gates-ff-bn", "gates-resnet-bn"))]
     if fig4:
-        figs.append(F.figure_4(fig4, fig_dir))
+        figs.append(F.figure_4(fig4, fig_dir, raster_command=F.RASTER_COMMAND + (
+            f" --store {inputs.store_path}" if inputs.store_path else "")))
+    if inputs.fig5:
+        from .figures_convnets import figure_5
+        figs.append(figure_5(inputs.fig5, fig_dir))
+    else:
+        notes.append("Fig. 5 (CIFAR-10 convnets): no stored fig5-convnets document; run `python -m montecarlo.convnets"
+                     + (f" --store {inputs.store_path}" if inputs.store_path else "") + f"` (or `{PRODUCE}`).")
     if inputs.verify is not None and F.correlation_claims(inputs.verify):
         figs.append(F.figure_theory(inputs.verify, fig_dir))
     else:
@@ -91,6 +98,16 @@ def provenance(inputs: ReportInputs) -> tuple[list[str], list[dict]]:
         runs.append({"label": s.label, "spec": s.entry.spec.describe(), "nets": s.nets, "seed": s.run.key.seed,
                      "points": s.run.options.get("points"), "backend": s.run.options.get("backend"),
                      "code_version": s.run.key.code_version + ("" if s.current else " (older code)")})
+    for e in inputs.fig5:
+        doc, o = e["document"], e["document"]["options"]
+        commands.append(doc.get("command", "python -m montecarlo.convnets")
+                        + (f" --store {inputs.store_path}" if inputs.store_path else ""))
+        runs.append({"label": f"Fig. 5: loss {o['loss']}, BN backward {o['bn_backward']}",
+                     "spec": f"CIFAR-10 convnets ({', '.join(o.get('archs', []))}), width {o['width']}, "
+                             f"β = {o['beta']:g}, depths {', '.join(map(str, o['depths']))}",
+                     "nets": f"{o['minibatches']} per depth and arch (one per minibatch)", "seed": o["seed"],
+                     "points": f"{o['batch_size']} images", "backend": f"torch CPU, {o.get('torch_threads')} threads",
+                     "code_version": e["code_version"] + ("" if e.get("current", True) else " (older code)")})
     if inputs.verify is not None:
         st = inputs.verify.get("settings") or {}
         cmd = "python -m theory.verify --json"
@@ -158,6 +175,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     written = write_report(inputs, out)
     print(f"report written to {out}/report.html ({len(written)} files; "
-          f"{len(inputs.grid)}/{len(GRID_ENTRIES)} grid runs found"
+          f"{len(inputs.grid)}/{len(GRID_ENTRIES)} grid runs found, {len(inputs.fig5)} Fig. 5 setting(s)"
           + (", verify document read" if inputs.verify is not None else ", no verify document") + ")")
     return EXIT_OK

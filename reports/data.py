@@ -2,7 +2,8 @@
 
 Nothing here samples a network: results are rebuilt from stored chunks
 (:meth:`montecarlo.store.Store.load_result`), and one network's centred ``df/dx`` (Fig. 1's
-top row) is read from the per-network summary rows that every grid chunk keeps.
+top row) is read from the per-network summary rows that every grid chunk keeps; network 0's gate
+raster (Fig. 4's top row) from its ``grid-raster`` document (:mod:`montecarlo.raster`).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class GridSeries:
     run: StoredRun
     result: Any  # montecarlo.observables.GridResult
     single_gradient: np.ndarray | None  # network 0's centred df/dx on the grid, or None
+    raster: Any = None  # montecarlo.raster.GateRaster of network 0 (Fig. 4 entries), or None
 
     @property
     def label(self) -> str:
@@ -52,10 +54,11 @@ class ReportInputs:
     missing: list[GridEntry] = field(default_factory=list)
     verify: dict | None = None
     verify_path: Path | None = None
+    fig5: list[dict] = field(default_factory=list)  # stored fig5-convnets entries, one per setting (Fig. 5)
 
     @property
     def empty(self) -> bool:
-        return not self.grid and self.verify is None
+        return not self.grid and self.verify is None and not self.fig5
 
 
 def _usable(run: StoredRun, spec_key: str) -> bool:
@@ -98,6 +101,16 @@ def single_network_gradient(store: Store, run: StoredRun) -> np.ndarray | None:
         return None
 
 
+def load_raster(store: Store, run: StoredRun):
+    """Network 0's stored gate raster of ``run`` (same spec, options and seed; the run's own code
+    version preferred, then the current one), or None when none is stored or it does not decode."""
+    from montecarlo.raster import find_raster  # decodes stored bits only; samples nothing
+    try:
+        return find_raster(store, run.key, network=0)
+    except ValueError:
+        return None
+
+
 def load_verify(path: str | Path) -> dict:
     """A ``python -m theory.verify --json`` document; a corrupt file raises ReportInputError naming it."""
     path = Path(path)
@@ -136,7 +149,9 @@ def load_inputs(store_path: str | Path | None = None, results: str | Path | None
                     inputs.missing.append(e)
                     continue
                 result = store.load_result(run, run.contiguous)
-                inputs.grid[e.name] = GridSeries(e, run, result, single_network_gradient(store, run))
+                inputs.grid[e.name] = GridSeries(e, run, result, single_network_gradient(store, run),
+                                                 load_raster(store, run) if "fig4" in e.figures else None)
+            inputs.fig5 = load_fig5(store)
     except StoreError as err:
         raise ReportInputError(str(err)) from None
     return inputs
@@ -163,3 +178,12 @@ def montecarlo_command(run: StoredRun) -> str:
     if arch != "shallow" and opts.get("bias_std") not in (None, 1.0):
         parts.append(f"--bias-std {opts['bias_std']:g}")
     return " ".join(parts)
+
+
+def load_fig5(store: Store) -> list[dict]:
+    """Stored ``fig5-convnets`` documents for Fig. 5, one per setting (loss, BN backward, β): the
+    current code version first, then the most minibatches (:func:`montecarlo.convnet_documents.select_documents`);
+    the CLI's default setting first.  Documents without covariance matrices or configs are skipped."""
+    from montecarlo.convnet_documents import FIG5_KIND, select_documents
+    stored = [e for e in store.documents(FIG5_KIND) if e["document"].get("configs")]
+    return select_documents(stored)

@@ -1,12 +1,21 @@
 """``python -m reports.produce``: run the experiments the report needs, into the results store.
 
     python -m reports.produce [--store PATH] [--results FILE.json] [--quick] [--nets S] [--seed K]
-        [--skip-verify]
+        [--skip-verify] [--rasters-only] [--convnets default|quick|skip]
 
 1. every grid experiment of :mod:`reports.catalog` through :func:`montecarlo.runner.estimate`
    with the store (chunks already stored are reused: a second run computes nothing);
-2. ``python -m theory.verify --json --store PATH`` into ``--results`` (default
-   ``out/verify.json``; its Monte Carlo chunks go to the same store).
+2. the gate raster of network 0 of every Fig. 4 run (:mod:`montecarlo.raster`: the run the
+   report will pick, layers :func:`reports.catalog.fig4_layers`; one network each, checked
+   against its stored summary row; ``--rasters-only`` does only this, for what is stored);
+3. Fig. 5: ``python -m montecarlo.convnets --store PATH`` (``--convnets default``: the CLI's
+   defaults, then ``--loss sum --bn-backward constant``; ``quick``: the first only — fewer depths
+   would save little, the deep nets dominate; ``skip``), a stored run is read back, not
+   recomputed.  Measured on this project's 2-core machine: 1.6 min per run when idle, 4 min
+   lightly loaded, 14 min when shared (the first ``make report`` only);
+4. ``python -m theory.verify --json --store PATH`` into ``--results`` (default
+   ``out/verify.json``; its Monte Carlo chunks go to the same store; it decides the CIFAR-10
+   claims from the stored Fig. 5 documents).
 
 ``--quick``: a subset of the grid runs with 8 networks and ``theory.verify --symbolic-only``
 (a smoke test; the figures then have fewer curves and no Monte Carlo points in the
@@ -25,7 +34,7 @@ from typing import Sequence
 from montecarlo.store import StoreError, default_store_path
 from theory.specs import SpecError
 
-from .catalog import DEFAULT_NETS, DEFAULT_SEED, GRID_ENTRIES, QUICK_NAMES
+from .catalog import DEFAULT_NETS, DEFAULT_SEED, GRID_ENTRIES, QUICK_NAMES, fig4_entries, fig4_layers
 
 QUICK_NETS = 8
 
@@ -48,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-lag", type=int, default=64, dest="max_lag", help="ACF lags (default 64)")
     p.add_argument("--backend", default="numba", help="numpy | numba | torch | cuda (default numba)")
     p.add_argument("--skip-verify", action="store_true", help="run the grid experiments only")
+    p.add_argument("--convnets", choices=tuple(CONVNET_PRESETS) + ("skip",), default=None,
+                   help="Fig. 5 on CIFAR-10 convnets (python -m montecarlo.convnets, before verify, which decides "
+                        "the claims effrank-depth and gradnorm-depth from it; a stored run is reused): "
+                        "default = the CLI's defaults, once as is and once with --loss sum --bn-backward constant "
+                        "(measured on 2 cores: 1.6-4 min each, up to 14 min when the machine is shared); quick = the "
+                        "first of these only; skip. Default: default, or quick with --quick")
+    p.add_argument("--rasters-only", action="store_true", dest="rasters_only",
+                   help="only write the Fig. 4 gate rasters (network 0) of the grid runs already stored "
+                        "(one network each; no grid run, no verify)")
     return p
 
 
@@ -62,6 +80,39 @@ def run_grid(store: str, names: Sequence[str] | None, nets: int, seed: int, poin
                        points=points, max_lag=max_lag)
         log(f"  grid {e.spec.describe():<55} {nets} nets  lag-1 ACF {res.acf[1].mean:+.3f}  "
             f"{time.perf_counter() - t0:5.1f} s")
+
+
+def write_rasters(store: str, names: Sequence[str] | None = None, log=print) -> int:
+    """Store the gate raster of network 0 (Fig. 4 layers) of the stored run each Fig. 4 entry uses.
+
+    The run is the one the report picks (:func:`reports.data.find_grid_run`); the raster is
+    computed on that run's backend with its seed and options (:func:`montecarlo.raster.write_raster`).
+    Returns the number of entries that have a raster afterwards.
+    """
+    from montecarlo.raster import write_raster
+    from montecarlo.runner import experiment_of
+    from montecarlo.store import Store
+
+    from .data import find_grid_run
+    done = 0
+    with Store(store) as st:
+        runs = st.runs()
+        for e in fig4_entries():
+            if names is not None and e.name not in names:
+                continue
+            run = find_grid_run(runs, e.spec)
+            if run is None:
+                log(f"  raster {e.name}: no stored grid run of {e.spec.describe()} (skipped)")
+                continue
+            exp, backend = experiment_of(run.key)
+            t0 = time.perf_counter()
+            w = write_raster(st, exp, run.key.seed, backend, network=0, layers=fig4_layers(exp.layers))
+            done += 1
+            state = ("written" if w.written else "already stored") + (", checked against its summary row"
+                                                                      if w.checked else "")
+            log(f"  raster {e.name}: network 0, layers {list(w.raster.layers)} ({state})  "
+                f"{time.perf_counter() - t0:5.1f} s")
+    return done
 
 
 def run_verify(store: str, results: Path, symbolic_only: bool, seed: int, backend: str) -> int:
@@ -79,6 +130,29 @@ def run_verify(store: str, results: Path, symbolic_only: bool, seed: int, backen
     return proc.returncode
 
 
+#: ``python -m montecarlo.convnets`` argument lists per ``--convnets`` preset (one run each)
+CONVNET_PRESETS = {"default": ([], ["--loss", "sum", "--bn-backward", "constant"]),
+                   "quick": ([],)}
+
+
+def run_convnets(store: str, preset: str, seed: int, log=print) -> None:
+    """Fig. 5 runs of ``preset`` into ``store`` (in this process; a stored run is read back, not recomputed).
+    Without the CIFAR-10 data the runs are skipped with a note (the report then omits Fig. 5)."""
+    from montecarlo.convnets.cli import main as convnets
+    for extra in CONVNET_PRESETS[preset]:
+        argv = [*extra, "--seed", str(seed), "--store", store]
+        t0 = time.perf_counter()
+        log("  python -m montecarlo.convnets " + " ".join(argv))
+        try:
+            code = convnets(argv)
+        except SystemExit as exc:  # bad usage, e.g. no CIFAR-10 data: argparse exits 2
+            code = exc.code
+        if code != 0:
+            log(f"  (Fig. 5 run skipped: python -m montecarlo.convnets exited {code}; see its message above)")
+            return
+        log(f"  {time.perf_counter() - t0:5.1f} s")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     nets = args.nets or (QUICK_NETS if args.quick else DEFAULT_NETS)
@@ -87,13 +161,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"python -m reports.produce: error: --nets={nets!r} is not allowed: an integer >= 2", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
+    names = QUICK_NAMES if args.quick else None
+    if args.rasters_only:
+        print(f"Fig. 4 gate rasters into {store}:")
+        try:
+            write_rasters(store, names)
+        except (SpecError, StoreError, KeyError, ValueError) as err:
+            print(f"python -m reports.produce: error: {err}", file=sys.stderr)
+            return 2
+        print(f"done in {time.perf_counter() - t0:.0f} s")
+        return 0
     print(f"grid experiments into {store}:")
     try:
-        run_grid(store, QUICK_NAMES if args.quick else None, nets, args.seed, args.points, args.max_lag,
-                 args.backend)
-    except (SpecError, StoreError) as err:
+        run_grid(store, names, nets, args.seed, args.points, args.max_lag, args.backend)
+        write_rasters(store, names)
+    except (SpecError, StoreError, KeyError) as err:
         print(f"python -m reports.produce: error: {err}", file=sys.stderr)
         return 2
+    convnets = args.convnets or ("quick" if args.quick else "default")
+    if convnets != "skip":
+        print(f"Fig. 5 convnets ({convnets}) into {store}:")
+        try:
+            run_convnets(store, convnets, args.seed)
+        except StoreError as err:
+            print(f"python -m reports.produce: error: {err}", file=sys.stderr)
+            return 2
     if not args.skip_verify:
         print("python -m theory.verify --json" + (" --symbolic-only" if args.quick else "") + f" > {args.results}")
         code = run_verify(store, Path(args.results), args.quick, args.seed, args.backend)

@@ -48,6 +48,10 @@ def overall_verdict(c: dict) -> str:
     if c.get("symbolic") == "fail" or path.get("verdict") == DEVIATES:
         return "DEFECT"
     rv = real.get("verdict")
+    if c.get("kind") == "empirical" and real.get("agree_across_settings") is False:  # CIFAR-10 claims
+        words = {CONFIRMED: "holds", DEVIATES: "does not hold", INCONCLUSIVE: "inconclusive"}
+        return "; ".join(f"{words.get(s['verdict'], s['verdict'])} ({s['loss']}, BN {s['bn_backward']})"
+                         for s in real.get("settings", []))
     if c.get("kind") == "empirical":
         return {CONFIRMED: "holds", DEVIATES: "does not hold", INCONCLUSIVE: "inconclusive"}.get(rv, "not measured")
     if rv == CONFIRMED:

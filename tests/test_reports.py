@@ -258,7 +258,7 @@ def tiny_store(tmp_path_factory):
     """Every catalogued grid run at toy size (2 networks, 32 grid points) in a fresh store."""
     path = tmp_path_factory.mktemp("store") / "results.sqlite"
     assert produce_main(["--store", str(path), "--nets", "2", "--points", "32", "--max-lag", "8",
-                         "--backend", "numpy", "--skip-verify"]) == 0
+                         "--backend", "numpy", "--skip-verify", "--convnets", "skip"]) == 0
     return path
 
 
@@ -267,15 +267,18 @@ def no_sampling(monkeypatch):
     """Every way of sampling a network raises."""
     import montecarlo.networks
     import montecarlo.observables
+    import montecarlo.raster
     import montecarlo.runner
 
     def boom(*args, **kwargs):
         raise AssertionError("the report ran an experiment")
     for mod, name in ((montecarlo.runner, "estimate"), (montecarlo.runner, "compute_chunk"),
                       (montecarlo.observables, "grid"), (montecarlo.observables, "typical_pairs"),
-                      (montecarlo.observables, "_shallow_grid"), (montecarlo.networks, "gradients")):
+                      (montecarlo.observables, "_shallow_grid"), (montecarlo.networks, "gradients"),
+                      (montecarlo.raster, "write_raster")):
         monkeypatch.setattr(mod, name, boom)
     monkeypatch.setattr(montecarlo.observables.GridExperiment, "summaries", boom)
+    monkeypatch.setattr(montecarlo.observables.GridExperiment, "raster", boom)
     monkeypatch.setattr(montecarlo.observables.PairsExperiment, "summaries", boom)
 
 

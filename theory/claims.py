@@ -11,6 +11,7 @@ Depth convention: ``L`` is the number of layers (blocks) between the neuron and 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
@@ -74,6 +75,58 @@ class Check:
 
 
 @dataclass(frozen=True)
+class ExcessTrendRule:
+    """Decision rule of an empirical depth-trend claim on the CIFAR-10 convnets (Fig. 5c–d).
+
+    For each minibatch ``m`` (independent: one fresh network per configuration and minibatch,
+    every configuration sees the same images, so differences are paired), the *change* of an
+    architecture from depth ``shallow`` to ``deep`` in the claimed direction is
+    ``c_a = direction · (T(q_a(deep)) − T(q_a(shallow)))`` with ``T`` the identity
+    (``scale = "linear"``) or ``log``.  Two one-sample t-tests over the minibatches
+    (:func:`theory.decision.decide_exceeds`, ``t_{1−α/2, n−1}`` intervals):
+
+    1. the treatment changes *much* in the claimed direction: ``mean c_treatment > margin``;
+    2. *much* faster than the control: ``mean (c_treatment − c_control) > margin``.
+
+    Both thresholds are the stated ``margin``, so that either test can also reject: with a
+    threshold of 0 in (1), a treatment that does not change at all could only ever be
+    "inconclusive" (e.g. a feedforward net whose normalized gradient norm already sits at the
+    white level at depth 2 while the control rises).
+
+    **reproduced** (``confirmed``) when both intervals lie above their threshold (an
+    intersection–union test: a false "reproduced" has probability ≤ α/2); **not reproduced**
+    (``deviates``) when either lies below (probability ≤ α when the claim holds); otherwise, or with
+    fewer than ``min_minibatches`` minibatches, **inconclusive**.  ``α`` is the run's family-wise
+    rate divided by the number of CIFAR-10 verdicts (one per claim and stored setting).
+    """
+
+    quantity: str  # effective_rank | gradient_norm (keys of a fig5-convnets document's configs)
+    direction: int  # +1 grows with depth, -1 decays
+    scale: str  # linear | log
+    margin: float  # minimum excess change of the treatment over the control ("much faster")
+    margin_text: str
+    shallow: int = 2
+    deep: int = 50
+    min_minibatches: int = 8
+    treatment: str = "feedforward"
+    control: str = "resnet"
+
+    def describe(self) -> str:
+        verb = "grows" if self.direction > 0 else "decays"
+        q = {"effective_rank": "r", "gradient_norm": "g"}.get(self.quantity, self.quantity)
+        t = "log " if self.scale == "log" else ""
+        change = (f"{t}{q}({self.deep}) − {t}{q}({self.shallow})" if self.direction > 0 else
+                  f"{t}{q}({self.shallow}) − {t}{q}({self.deep})")
+        name = {"r": "relative effective rank", "g": "normalized gradient norm"}.get(q, q)
+        return (f"{q} = {name}; per minibatch, each architecture's change c = {change}; "
+                f"reproduced iff (1) mean c_{self.treatment} > {self.margin:.3g} ({self.treatment} {verb} "
+                "with depth by at least the margin) and "
+                f"(2) mean (c_{self.treatment} − c_{self.control}) > {self.margin:.3g} ({self.margin_text}), both "
+                f"shown by t-intervals at the run's false-alarm rate over ≥ {self.min_minibatches} minibatches; "
+                "not reproduced iff either interval lies below its threshold; otherwise inconclusive")
+
+
+@dataclass(frozen=True)
 class Observable:
     """What Monte Carlo measures for a claim.
 
@@ -90,6 +143,7 @@ class Observable:
     depths: tuple[int, ...] = ()
     note: str = ""
     tolerance: float | None = None  # stated absolute minimum discrepancy, when the claim fixes one
+    rule: ExcessTrendRule | None = None  # the decision rule of a cifar10 trend claim
 
     def describe(self) -> str:
         where = self.spec.describe() if self.spec is not None else "convnets on CIFAR-10"
@@ -296,11 +350,20 @@ def _build() -> tuple[Claim, ...]:
               kind="empirical"),
         Claim("effrank-depth", "§4, Fig. 5c", "The relative effective rank of input gradients grows much faster "
               "with depth without skip connections; beta slows its growth in resnets.",
-              (EMPIRICAL,), None, (), Observable("cifar10", "effective_rank", None, (2, 4, 10, 24, 50)),
+              (EMPIRICAL, "feedforward vs resnet (beta = 0.1), BN in both, at initialization; the beta of the "
+                          "stored runs is reported with each verdict"), None, (),
+              Observable("cifar10", "effective_rank", None, (2, 4, 10, 24, 50), rule=ExcessTrendRule(
+                  "effective_rank", +1, "linear", 0.1,
+                  "feedforward's relative effective rank gains at least 0.1 (a tenth of the white level) more "
+                  "than the resnet's")),
               kind="empirical"),
         Claim("gradnorm-depth", "§4, Fig. 5d", "Normalized average gradient norms decay much faster with depth "
               "for feedforward nets than for resnets.",
-              (EMPIRICAL,), None, (), Observable("cifar10", "gradient_norm", None, (2, 4, 10, 24, 50)),
+              (EMPIRICAL, "feedforward vs resnet (beta = 0.1), BN in both, at initialization; depends on the "
+                          "loss and on how BN is differentiated: each stored setting gets its own verdict"), None, (),
+              Observable("cifar10", "gradient_norm", None, (2, 4, 10, 24, 50), rule=ExcessTrendRule(
+                  "gradient_norm", -1, "log", math.log(2),
+                  "feedforward's normalized norm falls by at least a further factor 2 relative to the resnet's")),
               kind="empirical"),
         Claim("ll-linear", "§5", "Mirrored weights make CReLU layers linear: (W, -W)(rho(x); rho(-x)) = W x.",
               ("exact identity; no assumption",), sp.Integer(0),

@@ -137,3 +137,29 @@ def combine(verdicts: list[Verdict]) -> str:
     if kinds == {CONFIRMED}:
         return CONFIRMED
     return INCONCLUSIVE
+
+
+def decide_exceeds(values, threshold: float, *, alpha: float, min_n: int = 8, depth: int | None = None,
+                   note: str = "") -> Verdict:
+    """Is the mean of i.i.d. ``values`` above ``threshold``?  (One-sample Student-t, both sides.)
+
+    With ``t* = t_{1−α/2, n−1}`` and ``I = v̄ ± t*·s/√n``: **confirmed** — ``I`` lies above
+    ``threshold`` (if the true mean is ≤ threshold this happens with probability ≤ α/2);
+    **deviates** — ``I`` lies below it (probability ≤ α/2 if the true mean is ≥ threshold);
+    **inconclusive** — ``threshold ∈ I``, fewer than ``min_n`` values, or a non-finite value.
+    Used for paired differences (one value per minibatch), e.g. the Fig. 5 claims.
+    """
+    v = [float(x) for x in values if x is not None]
+    n = len(v)
+    if n < max(min_n, 2) or n != len(list(values)) or not all(math.isfinite(x) for x in v):
+        mean = sum(v) / n if n and all(math.isfinite(x) for x in v) else None
+        return Verdict(INCONCLUSIVE, threshold, mean, None, None, n, None, None, alpha, None, depth,
+                       note or f"n = {n} < {max(min_n, 2)} (or non-finite values)")
+    mean = sum(v) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in v) / (n - 1))
+    se = sd / math.sqrt(n)
+    half = critical_t(alpha, n) * se
+    lo, hi = mean - half, mean + half
+    z = (mean - threshold) / se if se > 0 else (0.0 if mean == threshold else math.copysign(math.inf, mean - threshold))
+    verdict = CONFIRMED if lo > threshold else DEVIATES if hi < threshold else INCONCLUSIVE
+    return Verdict(verdict, threshold, mean, se, (lo, hi), n, z, None, alpha, half, depth, note)

@@ -14,7 +14,11 @@ For each claim of the registry (:mod:`theory.claims`):
 * **real networks** — Monte Carlo of sampled ReLU networks against the prediction: where real
   networks follow the theorem, and where they depart (a finding, not a failure);
 * **infinite width** — the mean-field prediction (:mod:`theory.infinite_width`) against the same
-  real-network samples: it explains where and why real networks depart (typical pairs only).
+  real-network samples: it explains where and why real networks depart (typical pairs only);
+* **CIFAR-10 convnets** (effrank-depth, gradnorm-depth, Fig. 5c–d) — the registry's rule applied to
+  the ``fig5-convnets`` documents of the results store (:mod:`theory.convnet_evidence`), one
+  verdict per stored setting; never computed here: without a stored document the verdict is
+  ``n/a`` and the summary names the ``python -m montecarlo.convnets`` command to run.
 
 Decisions come from :mod:`theory.decision` at a stated family-wise false-alarm rate; a claim
 that needs a measurement never shows ``pass`` without one.  Every run also feeds deliberately
@@ -76,6 +80,8 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
     if settings is not None:
         runs = evidence.run(comparisons, settings, progress=bar, store=store, executor=executor)
         _attach_evidence(rows, claims, comparisons, control_rows)
+        from . import convnet_evidence  # CIFAR-10 claims: decided from stored fig5-convnets documents only
+        convnet_evidence.attach(rows, claims, store, settings.alpha)
     ok = (all(r["symbolic"] != FAIL for r in rows) and all(c["rejected"] for c in control_rows)
           and all(r.get("path", {}).get("verdict") != DEVIATES for r in rows))
     doc = {"version": __version__, "ok": ok, "claims": rows, "controls": control_rows,

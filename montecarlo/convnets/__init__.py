@@ -4,8 +4,11 @@ torch is imported only inside this package.  Modules: :mod:`.data` (loader),
 :mod:`.models` (feedforward / resnet with BN), :mod:`.llinit` (CReLU, mirrored and orthogonal
 kernels), :mod:`.probe` (statistics for any ``nn.Module``), :mod:`.experiments` (Fig. 5
 measurements on BN nets and on LL-/He-init plain nets, k-means), :mod:`.cli`
-(``python -m montecarlo.convnets``).  Not yet here: the Fig. 6 training experiment (issue 7,
-item 4), writing to the results store, report panels.
+(``python -m montecarlo.convnets``; stores each Fig. 5 run as a ``fig5-convnets`` document of the
+results store, :mod:`montecarlo.convnet_documents`, read by ``theory.verify`` and
+:func:`reports.figures_convnets.figure_5`), :mod:`.training` (Fig. 6: thin nets trained on CIFAR-10,
+LL-init vs He-init vs resnet) and its CLI :mod:`.train` (``python -m montecarlo.convnets.train``;
+figure: :func:`reports.figures_training.figure_6`).
 
 Check your own architecture at initialization::
 

@@ -8,6 +8,14 @@ on stdout.  Exit 0 on success, 2 on bad usage (missing data, bad depth, unknown 
 The default is a *reduced* reproduction sized for a 2-core CPU (≤ 10 minutes): width 16,
 8 minibatches of 256 (the paper: 30 minibatches, full-size nets).  ``--minibatches 30`` and a
 larger ``--width`` follow the paper more closely.
+
+Results store: the run — every option that determines the numbers, the per-minibatch values and
+minibatch 0's k-means-ordered covariance matrices (Fig. 5a–b) — is stored as one document of kind
+``fig5-convnets`` (:mod:`montecarlo.convnet_documents`) in the SQLite results store
+(``--store PATH``; default ``$SHATTERED_GRADIENTS_STORE`` or the user cache, as for
+``python -m montecarlo``).  A stored document is never replaced: the same command run again
+finds it, prints it and computes nothing.  ``--no-store`` neither reads nor writes a store.
+``theory.verify`` and ``python -m reports`` read these documents.
 """
 from __future__ import annotations
 
@@ -15,6 +23,8 @@ import argparse
 import json
 import sys
 import time
+
+from montecarlo.store import StoreError, default_store_path
 
 from .data import CIFAR10Error, default_data_path, load_cifar10
 from .experiments import PAPER_DEPTHS
@@ -56,8 +66,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--save-cov", metavar="FILE.npz", default=None,
                    help="save minibatch 0's k-means-ordered gradient covariances (Fig. 5a-b)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--store", metavar="PATH",
+                       help="SQLite results store: the run is stored as a 'fig5-convnets' document (never "
+                            "replaced; the same run again is read from it, not recomputed); default: "
+                            f"$SHATTERED_GRADIENTS_STORE, else {default_store_path()}")
+    where.add_argument("--no-store", action="store_true", dest="no_store",
+                       help="compute everything, read and write no store")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     return p
+
+
+def _sha256(path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _stored(store, key: dict, version: str) -> dict | None:
+    """The stored document with exactly this key and code version, or None."""
+    from montecarlo.store import canonical_json
+    want = canonical_json(key)
+    return next((e for e in store.documents("fig5-convnets", version) if canonical_json(e["key"]) == want), None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch  # noqa: E402  (heavy import after validation)
 
+    from montecarlo.convnet_documents import (FIG5_KIND, build_document, decode_covariances, fig5_code_version,
+                                              fig5_key)
+
     from .experiments import fig5
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -106,29 +142,78 @@ def main(argv: list[str] | None = None) -> int:
     def progress(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    result = fig5(data.images, data.labels, depths, args.minibatches, args.beta, args.width, args.seed,
-                  args.batch_size, archs, args.bn_backward, args.loss, keep_covariances=args.save_cov is not None,
-                  progress=progress)
-    result["seconds"] = time.perf_counter() - t0
-    result["options"]["data"] = str(args.data or default_data_path())
-    result["options"]["files"] = list(data.files)
-    if args.save_cov:
+    data_path = args.data or default_data_path()
+    files = [{"file": name, "sha256": _sha256(f"{data_path}/{name}")} for name in data.files]
+    key = fig5_key({"archs": archs, "depths": depths, "minibatches": args.minibatches, "batch_size": args.batch_size,
+                    "beta": args.beta, "width": args.width, "bn_backward": args.bn_backward, "loss": args.loss,
+                    "seed": args.seed, "split": args.split, "torch_threads": torch.get_num_threads()}, files)
+    version = fig5_code_version()
+    store, found = None, None
+    if not args.no_store:
+        from montecarlo.store import Store
+        try:
+            store = Store(args.store or default_store_path())
+            found = _stored(store, key, version)
+        except StoreError as exc:
+            print(f"python -m montecarlo.convnets: error: {exc}", file=sys.stderr)
+            return 2
+    try:
+        if found is not None:
+            doc = found["document"]
+            result = {"configs": doc["configs"], "options": doc["options"], "seconds": doc.get("seconds")}
+            cov = decode_covariances(doc["covariances"]) if doc.get("covariances") else None
+            result["store"] = {"path": str(store.path), "document": found["id"], "stored": False,
+                               "code_version": version}
+            progress(f"already stored in {store.path} (fig5-convnets document #{found['id']}, code version "
+                     f"{version}); nothing computed (--no-store recomputes)")
+        else:
+            result = fig5(data.images, data.labels, depths, args.minibatches, args.beta, args.width, args.seed,
+                          args.batch_size, archs, args.bn_backward, args.loss,
+                          keep_covariances=args.save_cov is not None or store is not None, progress=progress)
+            result["seconds"] = time.perf_counter() - t0
+            result["options"]["data"] = str(data_path)
+            result["options"]["files"] = list(data.files)
+            result["options"]["split"] = args.split
+            cov = result.pop("covariances", None)
+            if store is not None:
+                document = build_document(result, cov)
+                new = store.put_document(FIG5_KIND, key, document, version)
+                stored = _stored(store, key, version)
+                result["store"] = {"path": str(store.path), "document": stored["id"] if stored else None,
+                                   "stored": new, "code_version": version}
+                progress(f"{'stored' if new else 'already stored (another run stored it first)'} in {store.path} "
+                         f"as fig5-convnets document #{result['store']['document']} (code version {version})")
+    except StoreError as exc:
+        print(f"python -m montecarlo.convnets: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if store is not None:
+            store.close()
+    if args.save_cov and cov is None:
+        progress(f"not saved: {args.save_cov} (the stored document holds no covariance matrices)")
+    elif args.save_cov:
         import numpy as np
-        cov = result.pop("covariances")
         arrays = {f"{a}_order": c["order"] for a, c in cov.items()}
         arrays |= {f"{a}_depth{d}": m for a, c in cov.items() for d, m in c["depths"].items()}
         np.savez_compressed(args.save_cov, **arrays)
         progress(f"saved covariances to {args.save_cov}")
     if args.json:
+        from montecarlo.convnet_documents import json_ready
+        result = json_ready(result)
         print(json.dumps(result))
         return 0
     o = result["options"]
     print(f"Fig. 5 (reduced reproduction): width {o['width']}, {o['minibatches']} minibatches of "
           f"{o['batch_size']}, beta {o['beta']}, BN backward {o['bn_backward']}, loss {o['loss']}, seed {o['seed']}")
     print(f"{'arch':12s} {'depth':>5s}  {'relative effective rank':>26s}  {'normalized gradient norm':>26s}")
+    def num(x) -> float:
+        return float("nan") if x is None else x  # a stored document keeps NaN as null
     for c in result["configs"]:
         er, gn = c["effective_rank"], c["gradient_norm"]
-        print(f"{c['arch']:12s} {c['depth']:5d}  {er['mean']:14.4f} ± {er['stderr']:<9.4f}  "
-              f"{gn['mean']:14.4f} ± {gn['stderr']:<9.4f}")
-    print(f"time: {result['seconds']:.1f} s ({o['torch_threads']} torch threads)")
+        print(f"{c['arch']:12s} {c['depth']:5d}  {num(er['mean']):14.4f} ± {num(er['stderr']):<9.4f}  "
+              f"{num(gn['mean']):14.4f} ± {num(gn['stderr']):<9.4f}")
+    where = result.get("store")
+    print(f"time: {num(result['seconds']):.1f} s ({o['torch_threads']} torch threads)"
+          + ("" if where is None else f"; {'stored in' if where['stored'] else 'read from'} {where['path']} "
+                                      f"(document #{where['document']})"))
     return 0

@@ -115,9 +115,11 @@ def cluster_order(labels: np.ndarray) -> np.ndarray:
 
 
 def _estimate(values: Sequence[float]) -> dict:
+    """Mean, standard error and the per-minibatch ``values`` (in minibatch order: minibatch ``m``
+    of every configuration saw the same images, so configurations can be compared pairwise)."""
     v = np.asarray(values, dtype=np.float64)
     se = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan")
-    return {"mean": float(v.mean()), "stderr": se, "n": int(v.size)}
+    return {"mean": float(v.mean()), "stderr": se, "n": int(v.size), "values": [float(x) for x in v]}
 
 
 def fig5(images: np.ndarray, labels: np.ndarray, depths: Sequence[int] = PAPER_DEPTHS,
@@ -174,7 +176,7 @@ def fig5(images: np.ndarray, labels: np.ndarray, depths: Sequence[int] = PAPER_D
                 "mean_correlation": _estimate(values[(a, d)]["mean_correlation"])}
                for a in archs for d in depths]
     out = {"configs": configs,
-           "options": {"depths": depths, "minibatches": minibatches, "beta": beta, "width": width,
+           "options": {"archs": list(archs), "depths": depths, "minibatches": minibatches, "beta": beta, "width": width,
                        "seed": seed, "batch_size": batch_size, "bn_backward": bn_backward, "loss": loss,
                        "torch_threads": torch.get_num_threads()},
            "seconds": time.perf_counter() - start}

@@ -1,0 +1,200 @@
+"""Fig. 5 (CIFAR-10 convnets at initialization) results as documents of the results store.
+
+``python -m montecarlo.convnets`` stores each run as one document of kind :data:`FIG5_KIND`
+(:meth:`montecarlo.store.Store.put_document`); ``theory.verify`` and ``python -m reports`` read
+them.  This module is the one place that knows the document's layout, and it imports neither
+torch nor the samplers, so readers never load (or run) an experiment.
+
+**Key** (:func:`fig5_key`): every option that determines the numbers — architectures, depths,
+minibatches, batch size, β, width, BN backward, loss, seed, split, torch threads (a different
+thread count may change the last bits of a convolution) — and the data: the name and SHA-256 of
+every CIFAR-10 batch file read (not its path: the same bytes elsewhere give the same numbers).
+
+**Code version** (:func:`fig5_code_version`): :func:`montecarlo.store.source_version` of
+:data:`FIG5_SOURCES` — the modules that compute the numbers and this codec — and the versions
+of numpy and torch.  The CLI (argument parsing), this module (its matrix encoding is named in
+every stored matrix and checked when decoding) and modules of other experiments in
+``montecarlo/convnets/`` (the Fig. 6 training) are deliberately left out, so editing them does
+not orphan stored Fig. 5 documents.
+
+**Document**: ``{"experiment": "fig5", "options": {…}, "configs": [{"arch", "depth",
+"effective_rank": {"mean", "stderr", "n", "values"}, "gradient_norm": {…},
+"mean_correlation": {…}}, …], "covariances": {arch: {"order": [...], "depths": {"2": matrix,
+…}}}, "seconds": s, "command": "python -m montecarlo.convnets …"}``.  ``values`` are the
+per-minibatch estimates in minibatch order (paired across configurations: minibatch ``m`` shows
+every network the same images).  Non-finite numbers are stored as ``null``.
+
+**Covariance matrices** (minibatch 0, ``n × n``, rows and columns already in k-means order;
+Fig. 5a–b) are symmetric, so only the upper triangle is kept, divided by the largest
+``|entry|`` (``scale``, float64), as little-endian float16 (relative precision 2⁻¹¹ ≈ 5·10⁻⁴,
+plenty for an image), zlib-compressed and base64-encoded (:func:`encode_matrix`):
+≈ 80 kB per 256 × 256 matrix instead of 0.5 MB of float64; a default document is 0.7–0.8 MB.
+"""
+from __future__ import annotations
+
+import base64
+import math
+import shlex
+import zlib
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .store import source_version
+
+FIG5_KIND = "fig5-convnets"
+#: files whose bytes define the code version of a Fig. 5 document (see the module doc)
+FIG5_SOURCES = ("montecarlo/convnets/data.py", "montecarlo/convnets/experiments.py",
+                "montecarlo/convnets/llinit.py", "montecarlo/convnets/models.py",
+                "montecarlo/convnets/probe.py")
+FIG5_LIBRARIES = ("numpy", "torch")
+MATRIX_ENCODING = "upper-triangle/max-abs float16 little-endian, zlib, base64"
+#: the CLI's defaults: the setting reported first when several are stored
+DEFAULT_SETTING = ("cross_entropy", "autograd")
+KEY_OPTIONS = ("archs", "depths", "minibatches", "batch_size", "beta", "width", "bn_backward", "loss", "seed",
+               "split", "torch_threads")
+
+
+def fig5_code_version() -> str:
+    """The code version under which Fig. 5 documents are stored (see the module doc)."""
+    return source_version(FIG5_SOURCES, FIG5_LIBRARIES)
+
+
+def fig5_key(options: dict, data_files: Sequence[dict]) -> dict:
+    """The store key: the options of :data:`KEY_OPTIONS` and ``data_files`` (``{"file", "sha256"}``)."""
+    missing = [k for k in KEY_OPTIONS if k not in options]
+    if missing:
+        raise ValueError(f"options lack {', '.join(missing)}: a Fig. 5 key needs {', '.join(KEY_OPTIONS)}")
+    key = {k: options[k] for k in KEY_OPTIONS}
+    key["archs"], key["depths"] = list(key["archs"]), [int(d) for d in key["depths"]]
+    key["data"] = [{"file": str(f["file"]), "sha256": str(f["sha256"])} for f in data_files]
+    key["experiment"] = "fig5"
+    return key
+
+
+# ----------------------------------------------------------------------------- matrices
+def encode_matrix(matrix: np.ndarray) -> dict:
+    """A symmetric ``n × n`` matrix → ``{"n", "scale", "encoding", "data"}`` (see the module doc)."""
+    m = np.asarray(matrix, dtype=np.float64)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"matrix has shape {m.shape}: a square matrix is needed")
+    n = m.shape[0]
+    upper = m[np.triu_indices(n)]
+    finite = upper[np.isfinite(upper)]
+    scale = float(np.max(np.abs(finite))) if finite.size else 0.0
+    scaled = upper / scale if scale > 0 else upper
+    raw = np.asarray(scaled, dtype="<f2").tobytes()
+    return {"n": n, "scale": scale, "encoding": MATRIX_ENCODING,
+            "data": base64.b64encode(zlib.compress(raw, 9)).decode("ascii")}
+
+
+def decode_matrix(encoded: dict) -> np.ndarray:
+    """The float64 ``n × n`` symmetric matrix of :func:`encode_matrix`."""
+    if encoded.get("encoding") != MATRIX_ENCODING:
+        raise ValueError(f"matrix encoding {encoded.get('encoding')!r} is not known: expected {MATRIX_ENCODING!r}")
+    n = int(encoded["n"])
+    upper = np.frombuffer(zlib.decompress(base64.b64decode(encoded["data"])), dtype="<f2").astype(np.float64)
+    if upper.size != n * (n + 1) // 2:
+        raise ValueError(f"matrix data holds {upper.size} values, expected {n * (n + 1) // 2} for n = {n}")
+    scale = float(encoded["scale"])
+    out = np.zeros((n, n))
+    iu = np.triu_indices(n)
+    out[iu] = upper * (scale if scale > 0 else 1.0)
+    out.T[iu] = out[iu]
+    return out
+
+
+def encode_covariances(covariances: dict) -> dict:
+    """``fig5(keep_covariances=True)["covariances"]`` → JSON-ready (orders as lists, matrices encoded)."""
+    return {arch: {"order": [int(i) for i in c["order"]],
+                   "depths": {str(int(d)): encode_matrix(m) for d, m in c["depths"].items()}}
+            for arch, c in covariances.items()}
+
+
+def decode_covariances(encoded: dict) -> dict:
+    """The inverse of :func:`encode_covariances`: ``{arch: {"order": array, "depths": {int: matrix}}}``."""
+    return {arch: {"order": np.asarray(c["order"], dtype=np.int64),
+                   "depths": {int(d): decode_matrix(m) for d, m in c["depths"].items()}}
+            for arch, c in encoded.items()}
+
+
+# ----------------------------------------------------------------------------- documents
+def json_ready(value: Any) -> Any:
+    """JSON-ready copy: numpy scalars to Python, NaN/inf to None."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def command_line(options: dict, store: str | None = None) -> str:
+    """The ``python -m montecarlo.convnets`` command that computes (or re-reads) these options."""
+    o = options
+    parts = ["python -m montecarlo.convnets", "--depths", ",".join(map(str, o["depths"])),
+             "--archs", ",".join(o["archs"]), "--loss", o["loss"], "--bn-backward", o["bn_backward"],
+             "--minibatches", str(o["minibatches"]), "--batch-size", str(o["batch_size"]),
+             "--beta", f"{o['beta']:g}", "--width", str(o["width"]), "--seed", str(o["seed"]),
+             "--split", o.get("split", "train"), "--threads", str(o["torch_threads"])]
+    if o.get("data"):
+        parts += ["--data", shlex.quote(str(o["data"]))]
+    if store:
+        parts += ["--store", shlex.quote(str(store))]
+    return " ".join(parts)
+
+
+def build_document(result: dict, covariances: dict | None) -> dict:
+    """The stored document of a :func:`montecarlo.convnets.experiments.fig5` result."""
+    doc = {"experiment": "fig5", "options": result["options"], "configs": result["configs"],
+           "seconds": result.get("seconds"), "command": command_line(result["options"])}
+    if covariances is not None:
+        doc["covariances"] = encode_covariances(covariances)
+    return json_ready(doc)
+
+
+def setting(document: dict) -> tuple:
+    """What distinguishes settings in verdicts and figures: ``(loss, bn_backward, beta)``."""
+    o = document["options"]
+    return (o["loss"], o["bn_backward"], float(o["beta"]))
+
+
+def describe_setting(document: dict) -> str:
+    loss, bn, beta = setting(document)
+    o = document["options"]
+    return (f"loss {loss}, BN backward {bn}, β = {beta:g}; width {o['width']}, {o['minibatches']} minibatches "
+            f"of {o['batch_size']}")
+
+
+def select_documents(stored: Iterable[dict], current_version: str | None = None) -> list[dict]:
+    """One stored document per setting (:func:`setting`), best first within each setting.
+
+    ``stored``: entries of :meth:`Store.documents` (``{"id", "key", "code_version", "document", …}``).
+    Preference within a setting: the current code version, then more minibatches, then a larger
+    width, then the newer document.  The result is ordered with the CLI's default setting
+    (:data:`DEFAULT_SETTING`) first, then by setting; each entry gains ``"current": bool``.
+    """
+    current_version = current_version or fig5_code_version()
+    best: dict[tuple, dict] = {}
+    for entry in stored:
+        doc = entry["document"]
+        try:
+            key = setting(doc)
+        except (KeyError, TypeError, ValueError):
+            continue  # not a Fig. 5 document of this layout
+        rank = (entry.get("code_version") == current_version, int(doc["options"].get("minibatches", 0)),
+                int(doc["options"].get("width", 0)), int(entry.get("id", 0)))
+        if key not in best or rank > best[key][0]:
+            best[key] = (rank, dict(entry, current=entry.get("code_version") == current_version))
+    order = sorted(best, key=lambda k: (k[:2] != DEFAULT_SETTING, k))
+    return [best[k][1] for k in order]
+
+
+def config(document: dict, arch: str, depth: int) -> dict | None:
+    """The entry of ``configs`` for ``(arch, depth)``, or None."""
+    return next((c for c in document.get("configs", []) if c["arch"] == arch and int(c["depth"]) == depth), None)
