@@ -389,7 +389,8 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
                     Z = wbuf
                 else:
                     Z = W[k, l]
-                np.matmul(Z, both, out=prod)
+                with np.errstate(all="ignore"):  # a non-finite value is reported below, naming the layer
+                    np.matmul(Z, both, out=prod)
                 finite = _axpby_pair(x, dx, prod, plan.skip[l], plan.branch[l])
                 if not (ok[0] and finite):
                     forward_ok[k, l] = False
