@@ -31,8 +31,8 @@ test: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
 
-# make report: run the experiments the figures need (grid runs into the results store, reused
-# when stored; `theory.verify --json` into out/verify.json), then write out/report/ (figures,
+# make report: run the experiments the figures need (grid runs, the Fig. 5 convnet runs and the
+# Fig. 6 training into the results store, reused when stored; `theory.verify --json` into out/verify.json), then write out/report/ (figures,
 # tables/claims.tex, report.html, summary.md).  REPORT_ARGS go to `python -m reports.produce`.
 REPORT_ARGS ?=
 .PHONY: report

@@ -253,7 +253,7 @@ def _real_part(plan, W, readout, inputs, keep, want_active):
 def path_gradients(plan: LayerPlan, weights: np.ndarray, readout: np.ndarray,
                    gates: np.ndarray | None, *, n_inputs: int | None = None, keep: str = "all"):
     """Same contract as :func:`kernels.reference.path_gradients`; grads are float32."""
-    S, L, N = weights.shape[0], weights.shape[1], weights.shape[2]
+    S = weights.shape[0]
     M = gates.shape[-1] if gates is not None else int(n_inputs)
     if gates is not None:
         check_shapes(plan, weights, readout, gates)

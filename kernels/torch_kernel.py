@@ -144,7 +144,7 @@ def path_gradients(plan: LayerPlan, weights: np.ndarray, readout: np.ndarray,
                    device: str = "cpu", dtype: str = "float32"):
     """Same contract as :func:`kernels.reference.path_gradients`, computed with torch on ``device``."""
     torch = _torch()
-    S, L, N = weights.shape[0], weights.shape[1], weights.shape[2]
+    L = weights.shape[1]
     M = gates.shape[-1] if gates is not None else int(n_inputs)
     if gates is not None:
         check_shapes(plan, weights, readout, gates)

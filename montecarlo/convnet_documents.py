@@ -29,6 +29,11 @@ Fig. 5a–b) are symmetric, so only the upper triangle is kept, divided by the l
 ``|entry|`` (``scale``, float64), as little-endian float16 (relative precision 2⁻¹¹ ≈ 5·10⁻⁴,
 plenty for an image), zlib-compressed and base64-encoded (:func:`encode_matrix`):
 ≈ 80 kB per 256 × 256 matrix instead of 0.5 MB of float64; a default document is 0.7–0.8 MB.
+
+**Fig. 6** (training, ``python -m montecarlo.convnets.train``, kind :data:`FIG6_KIND`): the layout is
+documented in :mod:`montecarlo.convnets.train`; here are only what readers need without torch —
+its code version (:func:`fig6_code_version`, over :data:`FIG6_SOURCES`) and the command that
+reproduces a stored run (:func:`fig6_command_line`).
 """
 from __future__ import annotations
 
@@ -198,3 +203,39 @@ def select_documents(stored: Iterable[dict], current_version: str | None = None)
 def config(document: dict, arch: str, depth: int) -> dict | None:
     """The entry of ``configs`` for ``(arch, depth)``, or None."""
     return next((c for c in document.get("configs", []) if c["arch"] == arch and int(c["depth"]) == depth), None)
+
+
+# ----------------------------------------------------------------------------- Fig. 6 (training)
+#: ``python -m montecarlo.convnets.train`` stores each run as one document of this kind
+#: (:data:`montecarlo.convnets.training.DOCUMENT_KIND`); ``python -m reports`` draws Fig. 6 from it.
+FIG6_KIND = "fig6-training"
+#: files whose bytes (with the versions of :data:`montecarlo.store.ENGINE_LIBRARIES`) define the code version of a Fig. 6 document: the whole convnets package
+FIG6_SOURCES = ("montecarlo/convnets/*.py",)
+
+
+def fig6_code_version() -> str:
+    """The code version under which ``python -m montecarlo.convnets.train`` stores its documents now."""
+    return source_version(FIG6_SOURCES)
+
+
+def fig6_command_line(document: dict, store: str | None = None) -> str:
+    """The ``python -m montecarlo.convnets.train`` command that trains (or re-reads from the store) the run
+    of a ``fig6-training`` document: every option of its key explicitly, so presets cannot change it."""
+    o = document["options"]
+    c = o["config"]
+    parts = ["python -m montecarlo.convnets.train"] + (["--full"] if document.get("preset") == "full" else [])
+    parts += ["--archs", ",".join(o["archs"]), "--depths", ",".join(str(int(d)) for d in o["depths"]),
+              "--seeds", str(o["seeds"]), "--epochs", str(o["epochs"]), "--train-images", str(c["train_images"]),
+              "--test-images", str(c["test_images"]), "--batch-size", str(c["batch_size"]),
+              "--lr", repr(float(c["lr"])), "--beta", repr(float(c["beta"])),
+              "--measurements-per-epoch", str(c["measurements_per_epoch"]), "--lr-window", str(c["lr_window"]),
+              "--lr-patience", str(c["lr_patience"]), "--lr-threshold", repr(float(c["lr_threshold"])),
+              "--lr-factor", repr(float(c["lr_factor"]))]
+    if not c.get("augment", True):
+        parts.append("--no-augment")
+    parts += ["--seed", str(c["seed"]), "--threads", str(c["torch_threads"]), "--device", str(c["device"])]
+    if o.get("data"):
+        parts += ["--data", shlex.quote(str(o["data"]))]
+    if store:
+        parts += ["--store", shlex.quote(str(store))]
+    return " ".join(parts)

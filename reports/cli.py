@@ -2,8 +2,9 @@
 
     python -m reports [--store PATH] [--results FILE.json] --out DIR [--force]
 
-Reads the results store (grid runs of :mod:`reports.catalog`) and a ``theory.verify --json``
-document; never runs an experiment.  With nothing stored it names the command to run first
+Reads the results store (grid runs of :mod:`reports.catalog`; the CIFAR-10 documents of Fig. 5,
+``python -m montecarlo.convnets``, and of Fig. 6, ``python -m montecarlo.convnets.train``) and a
+``theory.verify --json`` document; never runs an experiment or trains a network.  With nothing stored it names the command to run first
 (exit 2).  Exit codes: 0 written; 2 bad usage, nothing to report, unusable inputs, or an
 existing report that ``--force`` was not given to replace.
 """
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from montecarlo.convnet_documents import fig6_command_line
 from montecarlo.store import default_store_path
 
 from . import figures as F
@@ -80,6 +82,18 @@ def build_figures(inputs: ReportInputs, fig_dir: Path) -> tuple[list[F.Figure], 
     else:
         notes.append("Fig. 5 (CIFAR-10 convnets): no stored fig5-convnets document; run `python -m montecarlo.convnets"
                      + (f" --store {inputs.store_path}" if inputs.store_path else "") + f"` (or `{PRODUCE}`).")
+    if inputs.fig6:
+        from .figures_training import figure_6
+        fig = figure_6(inputs.fig6, fig_dir)
+        older = sorted({e["code_version"] for e in inputs.fig6 if not e.get("current", True)})
+        if older:
+            fig.caption += (f" Trained by older code (version {', '.join(older)}): rerun its command (Commands and "
+                            "seeds, below) to train it again with the current code.")
+        figs.append(fig)
+    else:
+        notes.append("Fig. 6 (CIFAR-10 training, §5.1): no stored fig6-training document; run "
+                     "`python -m montecarlo.convnets.train"
+                     + (f" --store {inputs.store_path}" if inputs.store_path else "") + f"` (or `{PRODUCE}`).")
     if inputs.verify is not None and F.correlation_claims(inputs.verify):
         figs.append(F.figure_theory(inputs.verify, fig_dir))
     else:
@@ -107,6 +121,20 @@ def provenance(inputs: ReportInputs) -> tuple[list[str], list[dict]]:
                              f"β = {o['beta']:g}, depths {', '.join(map(str, o['depths']))}",
                      "nets": f"{o['minibatches']} per depth and arch (one per minibatch)", "seed": o["seed"],
                      "points": f"{o['batch_size']} images", "backend": f"torch CPU, {o.get('torch_threads')} threads",
+                     "code_version": e["code_version"] + ("" if e.get("current", True) else " (older code)")})
+    for e in inputs.fig6:
+        doc, o = e["document"], e["document"]["options"]
+        c = o["config"]
+        commands.append((doc.get("command") or fig6_command_line(doc))
+                        + (f" --store {inputs.store_path}" if inputs.store_path else ""))
+        threads = f"{c.get('torch_threads')} thread(s)" if c.get("device", "cpu") == "cpu" else ""
+        runs.append({"label": "Fig. 6: CIFAR-10 training (§5.1)",
+                     "spec": f"thin convnets ({', '.join(o['archs'])}), depths {', '.join(map(str, o['depths']))}; "
+                             f"{o['epochs']} epochs, batch {c['batch_size']}, Adam lr {c['lr']:g}"
+                             + ("" if c.get("augment", True) else ", no augmentation"),
+                     "nets": f"{o['seeds']} seed(s) per depth and arch", "seed": c["seed"],
+                     "points": f"{c['train_images']} training / {c['test_images']} test images",
+                     "backend": f"torch {str(c.get('device', 'cpu')).upper()}" + (f", {threads}" if threads else ""),
                      "code_version": e["code_version"] + ("" if e.get("current", True) else " (older code)")})
     if inputs.verify is not None:
         st = inputs.verify.get("settings") or {}
@@ -175,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     written = write_report(inputs, out)
     print(f"report written to {out}/report.html ({len(written)} files; "
-          f"{len(inputs.grid)}/{len(GRID_ENTRIES)} grid runs found, {len(inputs.fig5)} Fig. 5 setting(s)"
+          f"{len(inputs.grid)}/{len(GRID_ENTRIES)} grid runs found, {len(inputs.fig5)} Fig. 5 setting(s), "
+          f"{len(inputs.fig6)} Fig. 6 run(s)"
           + (", verify document read" if inputs.verify is not None else ", no verify document") + ")")
     return EXIT_OK

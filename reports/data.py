@@ -3,7 +3,9 @@
 Nothing here samples a network: results are rebuilt from stored chunks
 (:meth:`montecarlo.store.Store.load_result`), and one network's centred ``df/dx`` (Fig. 1's
 top row) is read from the per-network summary rows that every grid chunk keeps; network 0's gate
-raster (Fig. 4's top row) from its ``grid-raster`` document (:mod:`montecarlo.raster`).
+raster (Fig. 4's top row) from its ``grid-raster`` document (:mod:`montecarlo.raster`); the CIFAR-10
+runs of Fig. 5 and Fig. 6 from their ``fig5-convnets`` and ``fig6-training`` documents (nothing
+trained or probed; torch is not imported).
 """
 from __future__ import annotations
 
@@ -55,10 +57,11 @@ class ReportInputs:
     verify: dict | None = None
     verify_path: Path | None = None
     fig5: list[dict] = field(default_factory=list)  # stored fig5-convnets entries, one per setting (Fig. 5)
+    fig6: list[dict] = field(default_factory=list)  # stored fig6-training entries of one configuration (Fig. 6)
 
     @property
     def empty(self) -> bool:
-        return not self.grid and self.verify is None and not self.fig5
+        return not self.grid and self.verify is None and not self.fig5 and not self.fig6
 
 
 def _usable(run: StoredRun, spec_key: str) -> bool:
@@ -152,6 +155,7 @@ def load_inputs(store_path: str | Path | None = None, results: str | Path | None
                 inputs.grid[e.name] = GridSeries(e, run, result, single_network_gradient(store, run),
                                                  load_raster(store, run) if "fig4" in e.figures else None)
             inputs.fig5 = load_fig5(store)
+            inputs.fig6 = load_fig6(store)
     except StoreError as err:
         raise ReportInputError(str(err)) from None
     return inputs
@@ -187,3 +191,37 @@ def load_fig5(store: Store) -> list[dict]:
     from montecarlo.convnet_documents import FIG5_KIND, select_documents
     stored = [e for e in store.documents(FIG5_KIND) if e["document"].get("configs")]
     return select_documents(stored)
+
+
+def select_fig6(stored: list[dict], current_version: str) -> list[dict]:
+    """The stored ``fig6-training`` documents that share Fig. 6: one comparable group.
+
+    ``stored``: entries of :meth:`Store.documents`.  A group = one code version and one configuration
+    (seeds, epochs and every training option: what :func:`reports.figures_training.figure_6` requires of
+    the documents it merges); documents of one group with other architectures or depths add curves.
+    Preference: the current code version, then the most seeds × epochs, then the newest document.
+    Returned oldest first (a newer document wins an (arch, depth) both hold); each entry gains
+    ``"current": bool``.  Documents without configs or of another layout are skipped.
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for entry in stored:
+        doc = entry.get("document")
+        try:
+            o = doc["options"]
+            if doc.get("kind") != "fig6-training" or not doc.get("configs"):
+                continue
+            group = (entry.get("code_version"), int(o["seeds"]), int(o["epochs"]), canonical_json(o["config"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        groups.setdefault(group, []).append(dict(entry, current=entry.get("code_version") == current_version))
+    if not groups:
+        return []
+    best = max(groups, key=lambda g: (g[0] == current_version, g[1] * g[2], max(int(e["id"]) for e in groups[g])))
+    return sorted(groups[best], key=lambda e: int(e["id"]))
+
+
+def load_fig6(store: Store) -> list[dict]:
+    """Stored ``fig6-training`` documents for Fig. 6 (:func:`select_fig6`; code version of
+    :func:`montecarlo.convnet_documents.fig6_code_version`, that of ``python -m montecarlo.convnets.train``)."""
+    from montecarlo.convnet_documents import FIG6_KIND, fig6_code_version
+    return select_fig6(store.documents(FIG6_KIND), fig6_code_version())

@@ -1,7 +1,7 @@
 """``python -m reports.produce``: run the experiments the report needs, into the results store.
 
     python -m reports.produce [--store PATH] [--results FILE.json] [--quick] [--nets S] [--seed K]
-        [--skip-verify] [--rasters-only] [--convnets default|quick|skip]
+        [--skip-verify] [--rasters-only] [--convnets default|quick|skip] [--training default|skip]
 
 1. every grid experiment of :mod:`reports.catalog` through :func:`montecarlo.runner.estimate`
    with the store (chunks already stored are reused: a second run computes nothing);
@@ -13,13 +13,19 @@
    would save little, the deep nets dominate; ``skip``), a stored run is read back, not
    recomputed.  Measured on this project's 2-core machine: 1.6 min per run when idle, 4 min
    lightly loaded, 14 min when shared (the first ``make report`` only);
-4. ``python -m theory.verify --json --store PATH`` into ``--results`` (default
+4. Fig. 6: ``python -m montecarlo.convnets.train --seed K --store PATH`` (``--training default``: the
+   CLI's defaults, a reduced reproduction — 4 architectures, depths 8, 20, 50, 2 seeds, 5 epochs on
+   1,000 images; ``skip``; ``--quick`` implies ``skip`` unless ``--training`` is given), a stored run is
+   read back (0.4 s), not retrained.  Measured on this project's 2-core machine while it was shared
+   (one torch thread): 549 s and 595 s in two runs, i.e. 9-10 min (the first ``make report`` only,
+   and again after the code of ``montecarlo/convnets/`` changes: that is the document's code version);
+5. ``python -m theory.verify --json --store PATH`` into ``--results`` (default
    ``out/verify.json``; its Monte Carlo chunks go to the same store; it decides the CIFAR-10
    claims from the stored Fig. 5 documents).
 
 ``--quick``: a subset of the grid runs with 8 networks and ``theory.verify --symbolic-only``
-(a smoke test; the figures then have fewer curves and no Monte Carlo points in the
-theory-vs-measurement panel).  Then ``python -m reports --results FILE --out DIR``.
+and no Fig. 6 training (a smoke test; the figures then have fewer curves and no Monte Carlo points
+in the theory-vs-measurement panel).  Then ``python -m reports --results FILE --out DIR``.
 """
 from __future__ import annotations
 
@@ -42,7 +48,8 @@ QUICK_NETS = 8
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m reports.produce",
-        description="Run the 1-D grid experiments behind Fig. 1-4 into the results store (stored chunks are "
+        description="Run the 1-D grid experiments behind Fig. 1-4, the CIFAR-10 convnet runs behind Fig. 5 "
+                    "and the training behind Fig. 6 into the results store (stored results are "
                     "reused) and write a `python -m theory.verify --json` document; then run "
                     "`python -m reports --results FILE --out DIR`.")
     p.add_argument("--store", metavar="PATH", help=f"results store (default: $SHATTERED_GRADIENTS_STORE, else "
@@ -56,13 +63,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--points", type=int, default=256, help="grid points (default 256)")
     p.add_argument("--max-lag", type=int, default=64, dest="max_lag", help="ACF lags (default 64)")
     p.add_argument("--backend", default="numba", help="numpy | numba | torch | cuda (default numba)")
-    p.add_argument("--skip-verify", action="store_true", help="run the grid experiments only")
+    p.add_argument("--skip-verify", action="store_true", help="run the experiments only, not theory.verify")
     p.add_argument("--convnets", choices=tuple(CONVNET_PRESETS) + ("skip",), default=None,
                    help="Fig. 5 on CIFAR-10 convnets (python -m montecarlo.convnets, before verify, which decides "
                         "the claims effrank-depth and gradnorm-depth from it; a stored run is reused): "
                         "default = the CLI's defaults, once as is and once with --loss sum --bn-backward constant "
                         "(measured on 2 cores: 1.6-4 min each, up to 14 min when the machine is shared); quick = the "
                         "first of these only; skip. Default: default, or quick with --quick")
+    p.add_argument("--training", choices=("default", "skip"), default=None,
+                   help="Fig. 6: thin convnets trained on CIFAR-10 (python -m montecarlo.convnets.train --store PATH, "
+                        "before verify; a stored run is reused): default = the CLI's defaults (a reduced "
+                        "reproduction; measured on the shared 2-core machine: 9-10 min); skip. Default: default, "
+                        "or skip with --quick")
     p.add_argument("--rasters-only", action="store_true", dest="rasters_only",
                    help="only write the Fig. 4 gate rasters (network 0) of the grid runs already stored "
                         "(one network each; no grid run, no verify)")
@@ -135,22 +147,46 @@ CONVNET_PRESETS = {"default": ([], ["--loss", "sum", "--bn-backward", "constant"
                    "quick": ([],)}
 
 
-def run_convnets(store: str, preset: str, seed: int, log=print) -> None:
-    """Fig. 5 runs of ``preset`` into ``store`` (in this process; a stored run is read back, not recomputed).
-    Without the CIFAR-10 data the runs are skipped with a note (the report then omits Fig. 5)."""
-    from montecarlo.convnets.cli import main as convnets
-    for extra in CONVNET_PRESETS[preset]:
+def _run_presets(cli: str, main, runs: Sequence[Sequence[str]], store: str, seed: int, figure: str, log) -> None:
+    """``cli`` (``python -m …``) once per argument list of ``runs`` with ``--seed --store``, in this
+    process; a stored run is read back, not recomputed.  A run that fails (e.g. no CIFAR-10 data:
+    argparse exits 2) is skipped with a note and the rest of ``runs`` is not tried."""
+    for extra in runs:
         argv = [*extra, "--seed", str(seed), "--store", store]
         t0 = time.perf_counter()
-        log("  python -m montecarlo.convnets " + " ".join(argv))
+        log(f"  {cli} " + " ".join(argv))
         try:
-            code = convnets(argv)
-        except SystemExit as exc:  # bad usage, e.g. no CIFAR-10 data: argparse exits 2
+            code = main(argv)
+        except SystemExit as exc:
             code = exc.code
         if code != 0:
-            log(f"  (Fig. 5 run skipped: python -m montecarlo.convnets exited {code}; see its message above)")
+            log(f"  ({figure} run skipped: {cli} exited {code}; see its message above)")
             return
         log(f"  {time.perf_counter() - t0:5.1f} s")
+
+
+def run_convnets(store: str, preset: str, seed: int, log=print) -> None:
+    """Fig. 5 runs of ``preset`` into ``store`` (the report omits Fig. 5 without the CIFAR-10 data)."""
+    from montecarlo.convnets.cli import main as convnets
+    _run_presets("python -m montecarlo.convnets", convnets, CONVNET_PRESETS[preset], store, seed, "Fig. 5", log)
+
+
+#: ``python -m montecarlo.convnets.train`` argument lists per ``--training`` preset (one run each)
+TRAINING_PRESETS = {"default": ([],)}
+
+
+def run_training(store: str, preset: str, seed: int, log=print) -> None:
+    """Fig. 6 runs of ``preset`` into ``store`` (the report omits Fig. 6 without the CIFAR-10 data).
+    The train CLI sets torch's thread count (part of its key); the caller's count is restored afterwards."""
+    import torch
+
+    from montecarlo.convnets.train import main as train
+    threads = torch.get_num_threads()
+    try:
+        _run_presets("python -m montecarlo.convnets.train", train, TRAINING_PRESETS[preset], store, seed,
+                     "Fig. 6", log)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -183,6 +219,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Fig. 5 convnets ({convnets}) into {store}:")
         try:
             run_convnets(store, convnets, args.seed)
+        except StoreError as err:
+            print(f"python -m reports.produce: error: {err}", file=sys.stderr)
+            return 2
+    training = args.training or ("skip" if args.quick else "default")
+    if training != "skip":
+        print(f"Fig. 6 training ({training}) into {store}:")
+        try:
+            run_training(store, training, args.seed)
         except StoreError as err:
             print(f"python -m reports.produce: error: {err}", file=sys.stderr)
             return 2

@@ -290,6 +290,7 @@ def test_produce_runs_the_convnet_presets_before_verify(tmp_path, monkeypatch, c
     calls = []
     monkeypatch.setattr(P, "run_grid", lambda *a, **k: None)
     monkeypatch.setattr(P, "write_rasters", lambda *a, **k: None)
+    monkeypatch.setattr(P, "run_training", lambda *a, **k: None)  # Fig. 6: tests/test_reports.py
     monkeypatch.setattr(montecarlo.convnets.cli, "main", lambda argv: calls.append(argv) or 0)
     store = str(tmp_path / "s.sqlite")
     assert P.main(["--store", store, "--skip-verify"]) == 0

@@ -306,6 +306,7 @@ def test_cli_json_writes_a_store_document_and_rerun_reads_it(tiny_data, tmp_path
     with Store(store) as s:
         stored = s.documents("fig6-training")
     assert len(stored) == 1 and stored[0]["document"] == doc
+    assert doc["command"].startswith("python -m montecarlo.convnets.train --archs crelu-ll,relu-he --depths 8 ")
     key = stored[0]["key"]
     assert key["depths"] == [8] and key["seeds"] == 2 and key["config"]["train_images"] == 32
     assert len(key["config"]["data_sha256"]) == 16

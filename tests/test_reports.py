@@ -4,6 +4,7 @@ stored; no silent overwrite)."""
 from __future__ import annotations
 
 import base64
+import html
 import html.parser
 import json
 import math
@@ -258,13 +259,14 @@ def tiny_store(tmp_path_factory):
     """Every catalogued grid run at toy size (2 networks, 32 grid points) in a fresh store."""
     path = tmp_path_factory.mktemp("store") / "results.sqlite"
     assert produce_main(["--store", str(path), "--nets", "2", "--points", "32", "--max-lag", "8",
-                         "--backend", "numpy", "--skip-verify", "--convnets", "skip"]) == 0
+                         "--backend", "numpy", "--skip-verify", "--convnets", "skip", "--training", "skip"]) == 0
     return path
 
 
 @pytest.fixture
 def no_sampling(monkeypatch):
-    """Every way of sampling a network raises."""
+    """Every way of sampling (or training) a network raises."""
+    import montecarlo.convnets.training
     import montecarlo.networks
     import montecarlo.observables
     import montecarlo.raster
@@ -275,7 +277,8 @@ def no_sampling(monkeypatch):
     for mod, name in ((montecarlo.runner, "estimate"), (montecarlo.runner, "compute_chunk"),
                       (montecarlo.observables, "grid"), (montecarlo.observables, "typical_pairs"),
                       (montecarlo.observables, "_shallow_grid"), (montecarlo.networks, "gradients"),
-                      (montecarlo.raster, "write_raster")):
+                      (montecarlo.raster, "write_raster"), (montecarlo.convnets.training, "train_run"),
+                      (montecarlo.convnets.training, "fig6")):
         monkeypatch.setattr(mod, name, boom)
     monkeypatch.setattr(montecarlo.observables.GridExperiment, "summaries", boom)
     monkeypatch.setattr(montecarlo.observables.GridExperiment, "raster", boom)
@@ -331,6 +334,8 @@ def test_cli_end_to_end_never_samples(tiny_store, tmp_path, no_sampling, capsys)
         assert img["src"].startswith("data:image/png;base64,")
         assert base64.b64decode(img["src"].split(",", 1)[1])[:8] == PNG_MAGIC
     assert "python -m montecarlo shallow" in page and "--seed 0" in page and "numpy" in page
+    # no stored training run: the note names the command that makes one
+    assert f"python -m montecarlo.convnets.train --store {tiny_store}" in html.unescape(page)
     # no silent overwrite
     before = (out / "report.html").read_bytes()
     assert report_main(["--store", str(tiny_store), "--out", str(out)]) == 2
@@ -393,3 +398,159 @@ def test_report_renders_in_headless_chromium(tiny_store, tmp_path, no_sampling):
     dom = proc.stdout
     assert '<table id="verdicts">' in dom
     assert dom.count("<img") == 5 and dom.count("data:image/png;base64,") == 5
+
+
+# ----------------------------------------------------------------------------- Fig. 6 (training)
+FIG6_TINY = ["--depths", "8", "--archs", "crelu-ll,resnet", "--epochs", "1", "--seeds", "2", "--train-images", "32",
+             "--test-images", "16", "--batch-size", "16", "--measurements-per-epoch", "2", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def fig6_store(tmp_path_factory):
+    """A store holding only a tiny real fig6-training run (python -m montecarlo.convnets.train on synthetic
+    CIFAR-10 batch files) and the stored document."""
+    import torch
+
+    from montecarlo.convnets.train import main as train_main
+    from montecarlo.store import Store
+
+    from .test_convnets_data import write_batch
+    root = tmp_path_factory.mktemp("fig6")
+    data = root / "cifar data"  # a space: the command must quote the path
+    data.mkdir()
+    write_batch(data / "data_batch_1", n=32, seed=5)
+    write_batch(data / "test_batch", n=16, seed=6)
+    path = root / "store.sqlite"
+    threads = torch.get_num_threads()
+    try:
+        assert train_main(["--data", str(data), *FIG6_TINY, "--store", str(path)]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    with Store(path) as st:
+        (entry,) = st.documents("fig6-training")
+    return path, entry
+
+
+def _page(out: Path) -> str:
+    return html.unescape((out / "report.html").read_text(encoding="utf-8"))
+
+
+def test_report_draws_fig6_from_a_stored_training_run_and_never_trains(fig6_store, tmp_path, no_sampling, capsys):
+    import shlex
+
+    import torch
+
+    from montecarlo.convnet_documents import fig6_code_version
+    from montecarlo.convnets.train import main as train_main
+    path, entry = fig6_store
+    doc = entry["document"]
+    assert entry["code_version"] == fig6_code_version() and doc["command"].startswith("python -m montecarlo.convnets.train")
+    out = tmp_path / "report"
+    assert report_main(["--store", str(path), "--out", str(out)]) == 0  # a store with only Fig. 6 is not "empty"
+    assert "1 Fig. 6 run(s)" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "figures").iterdir()) == ["fig6_training.pdf", "fig6_training.png"]
+    assert (out / "figures" / "fig6_training.png").read_bytes()[:8] == PNG_MAGIC
+    page = _page(out)
+    dom = _Dom()
+    dom.feed((out / "report.html").read_text(encoding="utf-8"))
+    assert len(dom.imgs) == 1 and dom.rows["runs"] == 1 + 1
+    assert 'id="fig6_training"' in page and "Fig. 6 (§5.1)" in page
+    command = f"{doc['command']} --store {path}"
+    assert command in page and "--seeds 2 --epochs 1" in command
+    assert "Fig. 6: CIFAR-10 training (§5.1)" in page and "crelu-ll, resnet" in page and "32 training / 16 test" in page
+    assert "torch CPU, 1 thread(s)" in page and entry["code_version"] in page and "older code" not in page
+    assert "no stored fig6-training document" not in page
+    assert "Fig. 5 (CIFAR-10 convnets): no stored fig5-convnets document" in page  # the other notes remain
+    # the provenance command re-reads the stored run (the same key): nothing is trained (no_sampling)
+    threads = torch.get_num_threads()
+    try:
+        assert train_main(shlex.split(command)[3:]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert "nothing trained" in capsys.readouterr().err
+
+
+def test_report_marks_fig6_of_older_code_and_rebuilds_its_command(fig6_store, tmp_path, no_sampling):
+    from montecarlo.convnet_documents import fig6_command_line
+    from montecarlo.store import Store
+    _, entry = fig6_store
+    old = json.loads(json.dumps(entry["document"]))
+    del old["command"]  # documents stored before the train CLI wrote one
+    path = tmp_path / "store.sqlite"
+    with Store(path) as st:
+        st.put_document("fig6-training", entry["key"], old, "0123456789abcdef")
+    out = tmp_path / "report"
+    assert report_main(["--store", str(path), "--out", str(out)]) == 0
+    page = _page(out)
+    assert "0123456789abcdef (older code)" in page and "Trained by older code (version 0123456789abcdef)" in page
+    assert f"{fig6_command_line(old)} --store {path}" in page
+    assert (out / "figures" / "fig6_training.png").exists()
+
+
+def test_select_fig6_prefers_current_code_then_seeds_times_epochs_then_newest():
+    from reports.data import select_fig6
+
+    def entry(i, version, seeds=2, epochs=5, lr=3e-4, archs=("crelu-ll",), configs=True):
+        doc = {"kind": "fig6-training", "configs": [{"arch": a} for a in archs] if configs else [],
+               "options": {"archs": list(archs), "depths": [8], "seeds": seeds, "epochs": epochs,
+                           "config": {"lr": lr, "train_images": 100}}}
+        return {"id": i, "code_version": version, "document": doc}
+    older_bigger = entry(1, "old", seeds=10, epochs=100)
+    resnet, long, crelu, other_lr = (entry(2, "new", archs=("resnet",)), entry(3, "new", seeds=1, epochs=50),
+                                     entry(4, "new"), entry(5, "new", lr=1e-3))
+    skipped = [entry(6, "new", seeds=4, epochs=50, configs=False),
+               {"id": 7, "code_version": "new", "document": {"kind": "fig6-training", "configs": [1]}}]
+    # the current code first (not the older 10 x 100), then the most seeds x epochs (1 x 50)
+    assert [e["id"] for e in select_fig6([older_bigger, resnet, long, crelu, other_lr, *skipped], "new")] == [3]
+    # one comparable group (same seeds, epochs, config): merged, oldest first
+    picked = select_fig6([older_bigger, resnet, crelu, *skipped], "new")
+    assert [e["id"] for e in picked] == [2, 4] and all(e["current"] for e in picked)
+    # equal seeds x epochs: the group with the newest document
+    assert [e["id"] for e in select_fig6([resnet, crelu, other_lr], "new")] == [5]
+    assert [e["id"] for e in select_fig6([older_bigger, entry(8, "other")], "new")] == [1]  # no current
+    assert select_fig6([older_bigger], "new")[0]["current"] is False
+    assert select_fig6(skipped, "new") == []
+
+
+def test_produce_runs_the_training_preset_before_verify_and_quick_skips_it(tmp_path, monkeypatch, capsys):
+    import torch
+
+    import montecarlo.convnets.train
+    import reports.produce as P
+    calls, order = [], []
+    monkeypatch.setattr(P, "run_grid", lambda *a, **k: None)
+    monkeypatch.setattr(P, "write_rasters", lambda *a, **k: None)
+    monkeypatch.setattr(P, "run_convnets", lambda *a, **k: order.append("fig5"))
+    monkeypatch.setattr(P, "run_verify", lambda *a, **k: order.append("verify") or 0)
+
+    def fake_train(argv):
+        calls.append(argv)
+        order.append("fig6")
+        torch.set_num_threads(1)  # what the train CLI does; produce restores the caller's count
+        return 0
+    monkeypatch.setattr(montecarlo.convnets.train, "main", fake_train)
+    store = str(tmp_path / "s.sqlite")
+    threads = torch.get_num_threads()
+    assert P.main(["--store", store, "--results", str(tmp_path / "v.json")]) == 0
+    assert calls == [["--seed", "0", "--store", store]] and order == ["fig5", "fig6", "verify"]
+    assert torch.get_num_threads() == threads
+    calls.clear()
+    assert P.main(["--store", store, "--skip-verify", "--quick"]) == 0
+    assert calls == []
+    assert P.main(["--store", store, "--skip-verify", "--quick", "--training", "default", "--seed", "3"]) == 0
+    assert calls == [["--seed", "3", "--store", store]]
+    calls.clear()
+    assert P.main(["--store", store, "--skip-verify", "--training", "skip"]) == 0
+    assert calls == []
+
+    def no_data(argv):
+        raise SystemExit(2)  # what argparse does when the CIFAR-10 folder is missing
+    monkeypatch.setattr(montecarlo.convnets.train, "main", no_data)
+    assert P.main(["--store", store, "--skip-verify"]) == 0
+    assert "Fig. 6 run skipped" in capsys.readouterr().out
+
+
+def test_produce_help_names_the_training_option():
+    from reports.produce import build_parser
+    text = build_parser().format_help()
+    assert "--training {default,skip}" in text and "montecarlo.convnets.train" in text

@@ -51,7 +51,8 @@ JSON document (``--json``; the stored document is the same)::
                   "runs": [{"seed_index", "parameters", "epochs", "diverged", "final_train_loss",
                             "test_accuracy", "test_loss", "lr_drops": [epochs], "seconds", "resumed_from",
                             "curves": {"epoch", "train_loss", "test_accuracy", "test_loss", "lr", "seconds": [...]}}]}],
-     "seconds": wall time of the whole command, "code_version": "<16 hex>", "checkpoints": "<dir>" | null}
+     "seconds": wall time of the whole command, "code_version": "<16 hex>", "checkpoints": "<dir>" | null,
+     "command": "python -m montecarlo.convnets.train …" (every option of the key, explicitly; without --store)}
 
 ``stderr`` is ``null`` with one seed; a loss that is not finite is ``null``.
 """
@@ -63,6 +64,7 @@ import math
 import sys
 import time
 
+from ..convnet_documents import FIG6_SOURCES, fig6_command_line
 from .data import CIFAR10Error, default_data_path, load_cifar10
 
 #: ``--full``: the paper's configuration (depths up to 198, 10 seeds, all data; for a GPU)
@@ -76,7 +78,7 @@ REDUCED = {"depths": (8, 20, 50), "seeds": 2, "epochs": 5, "train_images": 1000,
 #: 1,000-1,500 images): at 1e-3 the depth-50 LL-init net fell to chance within an epoch while the
 #: resnet trained; at 1e-4 and 3e-4 both trained; 3e-4 is the faster of the two for every arch.
 DEFAULT_LR = 3e-4
-CODE_SOURCES = ("montecarlo/convnets/*.py",)
+CODE_SOURCES = FIG6_SOURCES  # ("montecarlo/convnets/*.py",): see montecarlo.convnet_documents
 
 
 def _int_list(text: str) -> list[int]:
@@ -254,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                             "depth": f"conv modules after the stem (even, >= {MIN_DEPTH}); weight layers = depth + 2"},
            "configs": result["configs"], "code_version": code_version, "checkpoints": result["checkpoints"],
            "seconds": time.perf_counter() - t0}
+    doc["command"] = fig6_command_line(doc)
     progress(f"total time: {doc['seconds']:.1f} s ({config.torch_threads} torch thread(s) on {args.device})")
     if store is not None:
         try:
