@@ -295,7 +295,8 @@ def test_produce_runs_the_convnet_presets_before_verify(tmp_path, monkeypatch, c
     store = str(tmp_path / "s.sqlite")
     assert P.main(["--store", store, "--skip-verify"]) == 0
     assert calls == [["--seed", "0", "--store", store],
-                     ["--loss", "sum", "--bn-backward", "constant", "--seed", "0", "--store", store]]
+                     ["--loss", "sum", "--bn-backward", "constant", "--minibatches", "16", "--seed", "0",
+                      "--store", store]]
     calls.clear()
     assert P.main(["--store", store, "--skip-verify", "--quick"]) == 0
     assert calls == [["--seed", "0", "--store", store]]
