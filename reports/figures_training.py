@@ -1,7 +1,8 @@
 """Fig. 6 (§5.1) from stored ``fig6-training`` documents (:mod:`montecarlo.convnets.train`).
 
 :func:`figure_6` mirrors the paper's Fig. 6: test accuracy against depth, one line per
-architecture, mean over seeds with ±1.96 standard-error bars (left), and the mean training-loss
+architecture, mean over seeds with ±1 standard-error bars (left; with a few seeds a 95 % interval
+would need the t quantile, 12.7 for two), and the mean training-loss
 curves per epoch (right; colour = architecture, line style = depth).  It reads documents only
 and never trains anything.  Same conventions as :mod:`reports.figures` (whose :class:`Figure`,
 ``_save`` and palette it reuses): ``NAME.png`` and ``NAME.pdf`` in ``out_dir`` and the plotted
@@ -16,7 +17,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from .figures import OKABE_ITO, Z95, Figure, _save, plt
+from .figures import OKABE_ITO, Figure, _save, plt
 
 ARCH_STYLE = {  # colour, marker, label
     "crelu-ll": (OKABE_ITO["blue"], "o", "CReLU, LL-init"),
@@ -73,7 +74,7 @@ def figure_6(documents: Sequence[dict], out_dir: Path, name: str = "fig6_trainin
     archs += sorted({a for a, _ in configs} - set(archs))
     depths = sorted({d for _, d in configs})
     data: dict[str, Any] = {"accuracy": {}, "train_loss": {}}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 3.8), layout="constrained")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.0, 4.4), layout="constrained")
     for k, arch in enumerate(archs):
         colour, marker, label = ARCH_STYLE.get(arch, (f"C{k}", "x", arch))
         ds = [d for d in depths if (arch, d) in configs]
@@ -82,7 +83,7 @@ def figure_6(documents: Sequence[dict], out_dir: Path, name: str = "fig6_trainin
         se = np.array([_num(a["stderr"]) for a in acc])
         data["accuracy"][arch] = {"depths": ds, "mean": mean.tolist(), "stderr": se.tolist(),
                                   "n": [a["n"] for a in acc]}
-        left.errorbar(ds, mean, yerr=np.nan_to_num(Z95 * se), color=colour, marker=marker, capsize=3,
+        left.errorbar(ds, mean, yerr=np.nan_to_num(se), color=colour, marker=marker, capsize=3,
                       lw=1.4, ms=5, label=label)
         data["train_loss"][arch] = {}
         for j, d in enumerate(ds):
@@ -100,7 +101,7 @@ def figure_6(documents: Sequence[dict], out_dir: Path, name: str = "fig6_trainin
     left.set_xlabel("depth (conv modules after the stem)")
     left.set_ylabel("test accuracy")
     left.set_title("CIFAR-10 test accuracy vs depth")
-    left.legend(loc="best")
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=7, frameon=False)
     right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.set_xlabel("epoch")
     right.set_ylabel("training loss (cross-entropy)")
@@ -108,11 +109,12 @@ def figure_6(documents: Sequence[dict], out_dir: Path, name: str = "fig6_trainin
     handles = [Line2D([], [], color=ARCH_STYLE.get(a, ("grey",))[0], lw=1.4) for a in archs]
     handles += [Line2D([], [], color="grey", ls=DEPTH_STYLES[i % len(DEPTH_STYLES)], lw=1.4) for i in range(len(depths))]
     labels = [ARCH_STYLE.get(a, (None, None, a))[2] for a in archs] + [f"depth {d}" for d in depths]
-    right.legend(handles, labels, loc="best", ncol=2)
+    right.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, fontsize=7,
+                 frameon=False)
     cfg = options["config"]
     caption = (f"Fig. 6 (§5.1): thin convnets (filters 8→64) trained on {cfg['train_images']} CIFAR-10 images for "
                f"{options['epochs']} epochs (Adam, lr {cfg['lr']}, automatic drops, augmentation); test accuracy on "
-               f"{cfg['test_images']} held-out images, mean over {options['seeds']} seed(s), bars ±1.96 se. "
+               f"{cfg['test_images']} held-out images, mean over {options['seeds']} seed(s), bars ±1 standard error over seeds. "
                f"Right: mean training loss per epoch.")
     data["options"] = {"seeds": options["seeds"], "epochs": options["epochs"], "config": cfg}
     return Figure(name, "CIFAR-10 test accuracy vs depth, with and without the LL-init", caption,
