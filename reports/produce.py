@@ -217,18 +217,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"python -m reports.produce: error: {err}", file=sys.stderr)
         return 2
     convnets = args.convnets or ("quick" if args.quick else "default")
-    if convnets != "skip":
-        print(f"Fig. 5 convnets ({convnets}) into {store}:")
-        try:
-            run_convnets(store, convnets, args.seed)
-        except StoreError as err:
-            print(f"python -m reports.produce: error: {err}", file=sys.stderr)
-            return 2
     training = args.training or ("skip" if args.quick else "default")
-    if training != "skip":
-        print(f"Fig. 6 training ({training}) into {store}:")
+    for what, preset, run in (("Fig. 5 convnets", convnets, run_convnets), ("Fig. 6 training", training, run_training)):
+        if preset == "skip":
+            continue
+        print(f"{what} ({preset}) into {store}:")
         try:
-            run_training(store, training, args.seed)
+            run(store, preset, args.seed)
         except StoreError as err:
             print(f"python -m reports.produce: error: {err}", file=sys.stderr)
             return 2
