@@ -27,7 +27,8 @@ size, threshold) the values are ours.
 ``fig6-training`` under key ``{"archs", "depths", "seeds", "epochs", "config"}`` (``config`` =
 every option that determines the numbers, :class:`.training.TrainConfig`, including a SHA-256 of
 the loaded images and labels, the device and the torch thread count) and code version
-``source_version(("montecarlo/convnets/*.py",))``.  A stored document is never replaced: a rerun
+``source_version(FIG6_SOURCES)`` (:mod:`montecarlo.convnet_documents`: training.py, data.py, llinit.py,
+models.py).  A stored document is never replaced: a rerun
 with the same key and code version prints the stored one without training.
 
 **Checkpoints.**  ``--checkpoints DIR``: every run saves its state after each epoch (atomically)
@@ -78,7 +79,7 @@ REDUCED = {"depths": (8, 20, 50), "seeds": 2, "epochs": 5, "train_images": 1000,
 #: 1,000-1,500 images): at 1e-3 the depth-50 LL-init net fell to chance within an epoch while the
 #: resnet trained; at 1e-4 and 3e-4 both trained; 3e-4 is the faster of the two for every arch.
 DEFAULT_LR = 3e-4
-CODE_SOURCES = FIG6_SOURCES  # ("montecarlo/convnets/*.py",): see montecarlo.convnet_documents
+CODE_SOURCES = FIG6_SOURCES  # see montecarlo.convnet_documents
 
 
 def _int_list(text: str) -> list[int]:
