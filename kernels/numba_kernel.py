@@ -362,9 +362,6 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
     are never stored.
     """
     S, L, N, M = check_plan_inputs(plan, weights, readout, inputs, tangent)
-    if plan.stats_backward != "constant" and any(plan.norm_at(l) != "none" for l in range(L)):
-        raise ValueError("stats_backward='through' is not allowed in forward mode: the batch statistics "
-                         "couple the columns; use real_gradients")
     x0, t0, v = _f32(inputs), _f32(tangent), _f32(readout)
     lazy = hasattr(weights, "fill_layer")
     W = weights if lazy else _f32(weights)
@@ -399,7 +396,5 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
                 _readout_columns(v[k], dx, out[k])
 
     _in_threads(part, S)
-    if not forward_ok.all():
-        raise_if_nonfinite(np.zeros((S, 1, 1, 1)), forward_ok, "input")
-    raise_if_nonfinite(out[:, None, None, :], None, "input")
+    raise_if_nonfinite(out[:, None, None, :], forward_ok, "input")  # forward failures are reported first
     return out, active

@@ -75,6 +75,12 @@ class LayerPlan:
         return int(self.skip.size)
 
     @property
+    def columns_independent(self) -> bool:
+        """True when the M columns do not interact in the derivative: batch statistics treated as
+        constants, or no normalization anywhere (forward mode then gives every column's JVP at once)."""
+        return self.stats_backward == "constant" or all(self.norm_at(l) == "none" for l in range(self.depth))
+
+    @property
     def gated(self) -> bool:
         """True when the backward pass multiplies by ReLU gates (ρ' ∈ {0, 1})."""
         return self.unit == "relu"
@@ -100,13 +106,17 @@ def check_shapes(plan: LayerPlan, weights: np.ndarray, readout: np.ndarray,
 
 def check_plan_inputs(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.ndarray,
                       tangent: np.ndarray) -> tuple[int, int, int, int]:
-    """:func:`check_shapes` for forward mode; ``tangent`` must have the shape of ``inputs``.
+    """:func:`check_shapes` for forward mode; ``tangent`` must have the shape of ``inputs``, and the
+    batch statistics must be constant (differentiated through, they couple the M columns).
 
     ``weights`` is an array or a lazy source with ``.shape`` (S, L, N, N) and ``fill_layer``.
     """
     S, L, N, M = check_shapes(plan, weights, readout, inputs)
     if inputs.ndim != 3 or tangent.shape != inputs.shape:
         raise ValueError(f"tangent shape {tangent.shape} is not allowed: the inputs' shape ({S}, {N}, {M})")
+    if not plan.columns_independent:
+        raise ValueError("stats_backward='through' is not allowed in forward mode: the batch statistics "
+                         "couple the columns; use real_gradients")
     return S, L, N, M
 
 

@@ -119,9 +119,6 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
     """
     weights = dense_weights(weights)
     S, L, N, M = check_plan_inputs(plan, weights, readout, inputs, tangent)
-    if plan.stats_backward != "constant" and any(plan.norm_at(l) != "none" for l in range(L)):
-        raise ValueError("stats_backward='through' is not allowed in forward mode: the batch statistics "
-                         "couple the columns; use real_gradients")
     out = np.empty((S, M))
     active_out = np.empty((S, L, N, M), dtype=bool) if want_active else None
     for i in range(S):

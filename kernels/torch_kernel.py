@@ -89,9 +89,6 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
     torch = _torch()
     weights = dense_weights(weights)
     S, L, N, M = check_plan_inputs(plan, weights, readout, inputs, tangent)
-    if plan.stats_backward != "constant" and any(plan.norm_at(l) != "none" for l in range(L)):
-        raise ValueError("stats_backward='through' is not allowed in forward mode: the batch statistics "
-                         "couple the columns; use real_gradients")
     td = _dtype(dtype)
     with torch.inference_mode():
         W = torch.as_tensor(np.ascontiguousarray(weights)).to(device=device, dtype=td)
@@ -123,9 +120,7 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
         out = torch.einsum("sn,snm->sm", v.double(), dx.double()).cpu().numpy()
         ok_np = forward_ok.cpu().numpy()
         active_np = torch.stack(actives, dim=1).cpu().numpy() if want_active else None
-    if not ok_np.all():
-        raise_if_nonfinite(np.zeros((S, 1, 1, 1)), ok_np, "input")
-    raise_if_nonfinite(out[:, None, None, :], None, "input")
+    raise_if_nonfinite(out[:, None, None, :], ok_np, "input")  # forward failures are reported first
     return out, active_np
 
 

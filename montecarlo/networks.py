@@ -136,9 +136,7 @@ def grid_derivative(plan: EnginePlan, kernel, seed: int, networks: range, n_inpu
     the same derivative (tested); their float32 roundings differ.
     """
     spec = plan.spec
-    forward = hasattr(kernel, "input_derivative") and (
-        plan.layers.stats_backward == "constant" or all(plan.layers.norm_at(l) == "none"
-                                                        for l in range(plan.layers.depth)))
+    forward = hasattr(kernel, "input_derivative") and plan.layers.columns_independent
     if plan.model != "real" or not forward:
         grads, active = gradients(plan, kernel, seed, networks, "grid", n_inputs, keep="input",
                                   want_active=want_active, bias_std=bias_std)
