@@ -30,7 +30,9 @@ from numba import njit
 
 from concurrent.futures import ThreadPoolExecutor
 
+from . import rng, sgemm
 from .blas_threads import single_threaded_blas, worker_count
+from .sgemm import gemm_at_b
 from .plan import LayerPlan, check_plan_inputs, check_shapes, raise_if_nonfinite
 
 name = "numba"
@@ -285,56 +287,104 @@ def _path_part(plan, W, readout, gates, M, keep):
 
 # ----------------------------------------------------------------------------- forward mode
 @njit(cache=True, nogil=True, error_model="numpy")
-def _tangent_unit(x, dx, norm, gated, both, active, ok):
-    """One block's elementwise work in forward mode, one network: ``both = [φ(u) | φ'(u) ⊙ du]``.
+def _unit_rows(x, dx, n0, n1, norm, gated, both, idx, count, active, mean, inv):
+    """Rows ``n0 … n1−1`` (at most 4) of one block's elementwise work in forward mode.
 
     ``u = norm(x)`` over the M columns (batch statistics), ``du = J_norm dx`` with the statistics
-    constant (identity, or ``1/std`` under BN); ``both`` is (N, 2M): the products ``Z φ`` and
-    ``Z dφ`` are then one GEMM.  ``active`` (N, M) gets ``u > 0``; returns False when a batch
-    standard deviation is 0 or not finite.
+    constant (identity, or ``1/std`` under BN); the row ``[φ(u) | φ'(u) ⊙ du]`` is appended to
+    ``both`` (row ``count``, its neuron in ``idx[count]``) unless the unit is gated and inactive at
+    every column: that row is all zeros and its column of ``Z`` is neither drawn nor multiplied.
+    ``active[n]`` gets ``u > 0``.  Returns ``(count, good)``; ``good`` is False
+    when a batch standard deviation is 0 or not finite.
     """
     N, M = x.shape
-    mean = np.zeros(N)
-    inv = np.ones(N)
     good = True
     if norm != 0:
-        _row_means(x, mean, inv, norm == 2)
-    for n in range(N):
-        mu = mean[n]
-        iv = inv[n]
+        _row_means(x[n0:n1], mean, inv, norm == 2)
+    for n in range(n0, n1):
+        mu = mean[n - n0] if norm != 0 else 0.0
+        iv = inv[n - n0] if norm == 2 else 1.0
         if norm == 2 and not np.isfinite(iv):
             good = False
-        for m in range(M):
+        on = 0
+        for m in range(M):   # written so that LLVM vectorizes it (an integer count, not a bool `or`)
             val = x[n, m] if norm == 0 else (x[n, m] - mu) * iv
             a = val > 0.0
             active[n, m] = a
+            on += a
             d = dx[n, m] if norm != 2 else dx[n, m] * iv
             if gated and not a:
-                both[n, m] = 0.0
-                both[n, M + m] = 0.0
+                both[count, m] = 0.0
+                both[count, M + m] = 0.0
             else:
-                both[n, m] = val
-                both[n, M + m] = d
-    ok[0] = good
+                both[count, m] = val
+                both[count, M + m] = d
+        if on > 0 or not gated:
+            idx[count] = n
+            count += 1
+    return count, good
 
 
-@njit(cache=True, nogil=True)
-def _axpby_pair(x, dx, prod, s_coef, b_coef):
-    """``x ← s x + b prod[:, :M]``, ``dx ← s dx + b prod[:, M:]``; False when a value is not finite."""
+@njit(cache=True, nogil=True, error_model="numpy")
+def _network_jvp(x, dx, Wk, lazy, k0, k1, skip, branch, norms, gated, want_active, active, layer_ok,
+                 ZT, both, prod, idx, words, z, addr):
+    """One network through all its blocks in forward mode; ``x``, ``dx`` (N, M) are updated in place.
+
+    Per block ``l``: the columns ``idx[:K]`` of ``Z_l`` (the neurons of ``x_{l−1}`` active somewhere
+    on the grid; all N without gates) are drawn (``lazy``: from the weights stream ``(k0, k1)``)
+    or copied (``Wk`` (L, N, N)) into the rows of ``ZT``; ``prod = ZT[:K]ᵀ both[:K]`` is one
+    ``N × K × 2M`` GEMM — the skipped columns multiply rows of zeros, so the product is the full
+    one, up to float32 rounding order; then, row by row, ``x ← s x + b prod[:, :M]``,
+    ``dx ← s dx + b prod[:, M:]`` and the next block's :func:`_unit_rows`.  Returns False at the
+    first block whose statistics or values are not finite (``layer_ok[l] = False``).
+    """
+    L = skip.size
     N, M = x.shape
+    mean = np.zeros(4)
+    inv = np.ones(4)
     good = True
-    for n in range(N):
-        for m in range(M):
-            val = s_coef * x[n, m] + b_coef * prod[n, m]
-            x[n, m] = val
-            if not np.isfinite(val):
-                good = False
-        for m in range(M):
-            val = s_coef * dx[n, m] + b_coef * prod[n, M + m]
-            dx[n, m] = val
-            if not np.isfinite(val):
-                good = False
-    return good
+    count = 0
+    for n0 in range(0, N, 4):
+        count, g = _unit_rows(x, dx, n0, min(n0 + 4, N), norms[0], gated, both, idx, count,
+                              active[0], mean, inv)
+        good &= g
+    for l in range(L):
+        if not good:
+            layer_ok[l] = False
+            return False
+        for r in range(count):
+            j = idx[r]
+            if lazy:
+                rng.fill_normals_with(k0, k1, rng.weight_column_start(N, l, j), ZT[r], words, z)
+            else:
+                for i in range(N):
+                    ZT[r, i] = Wk[l, i, j]
+        gemm_at_b(addr, ZT, count, both, prod)
+        s_coef = skip[l]
+        b_coef = branch[l]
+        finite = True
+        count = 0
+        for n0 in range(0, N, 4):
+            n1 = min(n0 + 4, N)
+            for n in range(n0, n1):
+                for m in range(M):
+                    val = s_coef * x[n, m] + b_coef * prod[n, m]
+                    x[n, m] = val
+                    if not np.isfinite(val):
+                        finite = False
+                for m in range(M):
+                    val = s_coef * dx[n, m] + b_coef * prod[n, M + m]
+                    dx[n, m] = val
+                    if not np.isfinite(val):
+                        finite = False
+            if l + 1 < L:
+                count, g = _unit_rows(x, dx, n0, n1, norms[l + 1], gated, both, idx, count,
+                                      active[l + 1 if want_active else 0], mean, inv)
+                good &= g
+        if not finite:
+            layer_ok[l] = False
+            return False
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -353,46 +403,46 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
                      tangent: np.ndarray, *, want_active: bool = False):
     """Forward mode: ``D[m] = Σ_n v_n (dx_L)[n, m]`` with ``dx_0 = tangent`` (the JVP of ``f``).
 
-    Same contract as :func:`kernels.reference.input_derivative`.  Per network and block, the
-    two products ``Z_l φ(u)`` and ``Z_l (φ'(u) ⊙ du)`` are one ``N × N × 2M`` GEMM, nothing is
-    kept for a backward pass, and each network runs through all its blocks while its state is in
-    cache.  ``weights`` may be an (S, L, N, N) array or a lazy source with
-    ``fill_layer(k, l, out)`` (:class:`montecarlo.sampling.LazyWeights`): then each ``Z_l`` is
-    drawn into a per-thread buffer right before its product and the ``L·N²`` weights of a chunk
-    are never stored.
+    Same contract as :func:`kernels.reference.input_derivative`.  Each network runs through all
+    its blocks in one compiled, GIL-free call (:func:`_network_jvp`): per block one GEMM
+    ``N × K × 2M`` for ``Z_l φ(u)`` and ``Z_l (φ'(u) ⊙ du)`` together, where ``K ≤ N`` counts the
+    neurons active at some grid point (a ReLU unit off on the whole grid contributes a row of
+    zeros: its column of ``Z_l`` is skipped — drawn neither nor multiplied), then the elementwise
+    work fused row by row; nothing is kept for a backward pass.  ``weights`` may be an (S, L, N, N)
+    array or a lazy source (:class:`montecarlo.sampling.LazyWeights`: ``keys``, ``orthogonal``,
+    ``fill_layer``): then the columns are drawn from the weights stream right before their product
+    (:func:`kernels.rng.weight_column_start`) and a chunk's ``L·N²`` weights are never stored.
     """
     S, L, N, M = check_plan_inputs(plan, weights, readout, inputs, tangent)
     x0, t0, v = _f32(inputs), _f32(tangent), _f32(readout)
     lazy = hasattr(weights, "fill_layer")
     W = weights if lazy else _f32(weights)
-    norms = [_NORM_CODE[plan.norm_at(l)] for l in range(L)]
+    norms = np.array([_NORM_CODE[plan.norm_at(l)] for l in range(L)], dtype=np.int64)
     out = np.empty((S, M))
-    active = np.empty((S, L, N, M), dtype=np.bool_) if want_active else None
+    active = np.zeros((S, L, N, M), dtype=np.bool_) if want_active else None
     forward_ok = np.ones((S, L), dtype=np.bool_)
+    addr = sgemm.address()
 
     def part(p: slice) -> None:
         both = np.empty((N, 2 * M), dtype=np.float32)
         prod = np.empty((N, 2 * M), dtype=np.float32)
-        wbuf = np.empty((N, N), dtype=np.float32) if lazy else None
-        scratch = np.empty((N, M), dtype=np.bool_)
-        ok = np.ones(1, dtype=np.bool_)
+        ZT = np.empty((N, N), dtype=np.float32)
+        idx = np.empty(N, dtype=np.int64)
+        words, z = rng.scratch()
+        no_active = np.empty((1, N, M), dtype=np.bool_)     # scratch: the gates are not wanted
+        no_weights = np.empty((1, 1, 1), dtype=np.float32)
         for k in range(p.start, p.stop):
-            x = x0[k].copy()
-            dx = t0[k].copy()
-            for l in range(L):
-                _tangent_unit(x, dx, norms[l], plan.gated, both, active[k, l] if want_active else scratch, ok)
-                if lazy:
-                    W.fill_layer(k, l, wbuf)
-                    Z = wbuf
-                else:
-                    Z = W[k, l]
-                with np.errstate(all="ignore"):  # a non-finite value is reported below, naming the layer
-                    np.matmul(Z, both, out=prod)
-                finite = _axpby_pair(x, dx, prod, plan.skip[l], plan.branch[l])
-                if not (ok[0] and finite):
-                    forward_ok[k, l] = False
-                    break
-            else:
+            x, dx = x0[k].copy(), t0[k].copy()
+            k0, k1 = weights.keys[k] if lazy else (np.uint64(0), np.uint64(0))
+            Wk = W[k] if not lazy else no_weights
+            if lazy and weights.orthogonal:     # orthogonalized per matrix: drawn whole, then passed dense
+                Wk = np.empty((L, N, N), dtype=np.float32)
+                for l in range(L):
+                    weights.fill_layer(k, l, Wk[l])
+            ok = _network_jvp(x, dx, Wk, lazy and not weights.orthogonal, k0, k1, plan.skip, plan.branch,
+                              norms, plan.gated, want_active, active[k] if want_active else no_active,
+                              forward_ok[k], ZT, both, prod, idx, words, z, addr)
+            if ok:
                 _readout_columns(v[k], dx, out[k])
 
     _in_threads(part, S)

@@ -193,11 +193,23 @@ def _box_muller(words, count, z):
 @njit(cache=True, nogil=True)
 def fill_normals(k0, k1, start, out):
     """``out[t]`` = normal ``start + t`` of the stream with key ``(k0, k1)``; float32, 1-D."""
+    if out.size > 0:
+        words, z = scratch()
+        fill_normals_with(k0, k1, start, out, words, z)
+
+
+@njit(cache=True, nogil=True)
+def scratch():
+    """Work space of :func:`fill_normals_with`: (raw words, normals) of one tile."""
+    return np.empty(4 * _TILE, dtype=np.uint64), np.empty(NORMALS_PER_BLOCK * _TILE, dtype=np.float32)
+
+
+@njit(cache=True, nogil=True)
+def fill_normals_with(k0, k1, start, out, words, z):
+    """:func:`fill_normals` in the caller's work space ``(words, z) = scratch()`` (no allocation)."""
     n = out.size
     if n == 0:
         return
-    words = np.empty(4 * _TILE, dtype=np.uint64)
-    z = np.empty(NORMALS_PER_BLOCK * _TILE, dtype=np.float32)
     first = start // NORMALS_PER_BLOCK
     last = (start + n - 1) // NORMALS_PER_BLOCK          # inclusive
     b = first
@@ -230,6 +242,17 @@ def fill_raw(k0, k1, start, out):
         hi = min(start + n, j0 + 4 * count)
         out[lo - start:hi - start] = words[lo - j0:hi - j0]
         b += count
+
+
+@njit(cache=True, nogil=True)
+def weight_column_start(width, layer, column):
+    """Stream index of ``Z_{layer+1}[0, column]`` in a weights stream (0-based ``layer``).
+
+    The layout (:mod:`montecarlo.sampling`): draws ``0 … N−1`` are the readout ``v``, then the
+    ``N × N`` matrices ``Z_1, Z_2, …`` one after the other, each column by column, so that column
+    ``j`` of ``Z_l`` — the weights leaving neuron ``j`` — is the ``N`` draws from this index on.
+    """
+    return width + layer * width * width + column * width
 
 
 def key_of(seed_sequence: np.random.SeedSequence) -> tuple[np.uint64, np.uint64]:

@@ -3,7 +3,8 @@
 Network ``i`` of a run with seed ``K`` owns ``SeedSequence(K, spawn_key=(i,))`` — the same object
 as ``SeedSequence(K).spawn(n)[i]`` — and three grandchildren, one per stream:
 
-* ``(i, 0)`` weights: readout ``v`` (N values) then ``Z_1, …, Z_L`` (row-major N×N each);
+* ``(i, 0)`` weights: readout ``v`` (N values) then ``Z_1, …, Z_L``, each N×N column by column
+  (column-major: draw ``N + (l−1)·N² + j·N + i`` is ``Z_l[i, j]``);
 * ``(i, 1)`` inputs: typical pairs ``x ~ N(0, I_N)`` (N×M, column ``m`` is input ``m``), or the
   grid's first-layer biases ``b`` (N values);
 * ``(i, 2)`` gates of the path model: Bernoulli(1/2) bits, block 1 first, (N×M) per block.
@@ -12,7 +13,9 @@ The **weights** stream is drawn by a counter-based generator, :mod:`kernels.rng`
 (Philox4x64-10, the generator of ``numpy.random.Philox``, bit for bit, then Box–Muller in
 float64 rounded to float32), keyed by ``SeedSequence(K, spawn_key=(i, 0)).generate_state(2,
 uint64)``: stream index ``j < N`` is ``v[j]``, index ``N + t`` is entry ``t`` of ``Z`` flattened
-(``Z_1`` first, row-major).  Every draw is a pure function of ``(key, j)``, so the ``L·N²``
+(``Z_1`` first, each matrix column-major, so that a column — the weights leaving one neuron — is
+one contiguous run of draws: the forward-mode kernel draws only the columns of neurons that are
+active somewhere on the grid, :mod:`kernels.numba_kernel`).  Every draw is a pure function of ``(key, j)``, so the ``L·N²``
 normals of a network (as many as the kernel's products take time: the previous
 ``Generator(PCG64)`` ziggurat took ~23 ms per network at L = 50, N = 200, about half the engine)
 are cut into slices filled by one thread per core, in any order, with bit-identical results.
@@ -89,6 +92,7 @@ def sample_weights(seed: int, networks: range, depth: int, width: int,
         with ThreadPoolExecutor(parts) as pool:
             for done in [pool.submit(draw, p) for p in range(parts)]:
                 done.result()
+    weights = np.ascontiguousarray(weights.transpose(0, 1, 3, 2))  # drawn column-major
     if orthogonal:
         for k in range(S):
             for l in range(depth):
@@ -118,7 +122,9 @@ class LazyWeights:
     def fill_layer(self, k: int, l: int, out: np.ndarray) -> None:
         k0, k1 = self.keys[k]
         n = self.width
-        rng.fill_normals(k0, k1, n + l * n * n, out.reshape(-1))
+        drawn = np.empty((n, n), dtype=np.float32)          # row j = column j of Z_{l+1}
+        rng.fill_normals(k0, k1, rng.weight_column_start(n, l, 0), drawn.reshape(-1))
+        out[:] = drawn.T
         if self.orthogonal:
             out[:] = orthogonal_from(out)
 

@@ -138,3 +138,37 @@ print(c.DISABLE_JIT, worst)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, cwd=root)
     disabled, worst = out.stdout.split()
     assert disabled in ("1", "True") and float(worst) < 1e-5
+
+
+def test_skipped_columns_of_neurons_off_on_the_whole_grid_change_nothing():
+    """A feedforward net on the grid has many units off at every grid point (~37 % at L = 50): the
+    numba kernel skips their columns of Z (neither drawn nor multiplied).  Its derivative must still
+    be the reference's on the same networks, and lazily drawn columns the dense weights bit for bit."""
+    spec = FeedforwardSpec(depth=12, width=40)
+    plan = networks.compile_spec(spec)
+    seeds = range(0, 4)
+    lazy = sampling.LazyWeights(3, seeds, spec.depth, spec.width)
+    x0 = sampling.sample_grid_inputs(3, seeds, spec.width, sampling.grid_points(64), 1.0)
+    t = np.ones_like(x0)
+    want, want_active = get_kernel("numpy").input_derivative(plan.layers, lazy.materialize(), lazy.readout, x0, t,
+                                                              want_active=True)
+    off = ~want_active.any(axis=3)                      # (S, L, N): units off on the whole grid
+    assert off[:, 1:].mean() > 0.2                      # the case is one where columns are skipped
+    got, active = get_kernel("numba").input_derivative(plan.layers, lazy, lazy.readout, x0, t, want_active=True)
+    assert np.array_equal(active, want_active)
+    assert np.all(np.abs(got - want) <= RTOL * np.sqrt((want ** 2).mean(axis=1, keepdims=True)))
+    dense, _ = get_kernel("numba").input_derivative(plan.layers, lazy.materialize(), lazy.readout, x0, t)
+    assert np.array_equal(dense, got)
+
+
+def test_sgemm_by_address_and_numba_dot_agree():
+    from kernels import sgemm
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((30, 20), dtype=np.float32)
+    b = rng.standard_normal((30, 11), dtype=np.float32)
+    for k in (30, 7, 0):
+        want = a[:k].T.astype(np.float64) @ b[:k]
+        for addr in {sgemm.address(), 0}:
+            out = np.full((20, 11), np.nan, dtype=np.float32)
+            sgemm.gemm_at_b(addr, a, k, b, out)
+            assert np.allclose(out, want, rtol=1e-5, atol=1e-5 * np.sqrt(max(k, 1)))

@@ -123,14 +123,15 @@ def test_sample_weights_do_not_depend_on_chunks_threads_or_order(monkeypatch):
 
 
 def test_weights_stream_layout_and_seedsequence_key():
-    """v = stream indices 0..N−1, Z = N.. (row-major); key = SeedSequence(K, spawn_key=(i, 0))."""
+    """v = stream indices 0..N−1, Z = N.. (each Z_l column-major); key = SeedSequence(K, spawn_key=(i, 0))."""
     seed, i, L, N = 11, 4, 2, 9
     W, v = sampling.sample_weights(seed, range(i, i + 1), L, N)
     child = np.random.SeedSequence(seed).spawn(i + 1)[i].spawn(3)[sampling.WEIGHTS]
     key = tuple(child.generate_state(2, np.uint64))
     assert key == sampling.weight_key(seed, i)
     z = rng.normals(key, N + L * N * N)
-    assert np.array_equal(v[0], z[:N]) and np.array_equal(W[0].ravel(), z[N:])
+    assert np.array_equal(v[0], z[:N]) and np.array_equal(W[0].transpose(0, 2, 1).ravel(), z[N:])
+    assert W[0, 1, 2, 0] == z[N + N * N + 0 * N + 2]        # Z_2[i=2, j=0]: column 0 comes first
 
 
 def test_distinct_networks_seeds_and_streams_differ():
