@@ -10,10 +10,12 @@ point, then its sample ACF along the grid (:func:`montecarlo.observables.sample_
 averaged over networks with a standard error.
 
 * **engine** — :func:`montecarlo.networks.grid_derivative` with the numba kernel: what the grid
-  experiment runs (one forward-mode pass per network, ``Z_l φ`` and ``Z_l dφ`` in one
-  ``N × N × 2M`` product, each ``Z_l`` drawn right before its product; the grid experiment's
-  activation histograms are not part of the race); the torch kernel is an extra row on the very
-  same networks;
+  experiment runs (one compiled forward-mode pass per network, ``Z_l φ`` and ``Z_l dφ`` in one
+  ``N × K_l × 2M`` product where ``K_l ≤ N`` counts the units active somewhere on the grid — the
+  columns of the others multiply zeros and are neither drawn nor multiplied; the executed share
+  is reported beside the rates, which count the dense products — each column drawn right before
+  its product; the grid experiment's activation histograms are not part of the race); the torch
+  kernel is an extra row on the very same networks;
 * **autograd_loop**, **torch_func_vmap** — the peers of :mod:`montecarlo.bench_peers`, on their
   own independent networks (``torch.randn``), sampling included in their time.
 
@@ -213,10 +215,17 @@ def engine_profile(spec: NetworkSpec, s: Settings) -> dict:
 
     ``sample_weights`` (RNG, ``L·N²`` normals per network, drawn here into an array),
     ``sample_inputs``, ``kernel`` (the forward-mode pass on those stored weights), and
-    ``kernel_gemm_only``: the same ``L`` products ``N × N × 2M`` per network on the same thread
+    ``kernel_gemm_only``: ``L`` dense products ``N × N × 2M`` per network on the same thread
     split with single-threaded BLAS, nothing else.  The engine itself draws each ``Z_l`` inside
     the kernel's loop (:class:`montecarlo.sampling.LazyWeights`), so its time is about
     ``sample_weights + kernel`` less the cost of storing and re-reading the weights.
+
+    ``executed_fraction``: the share of the dense products the engine actually multiplies.  A
+    ReLU unit that is off at every grid point contributes a row of zeros to ``φ`` and ``dφ``, so
+    the numba kernel skips its column of ``Z_l`` (neither drawn nor multiplied); the fraction is
+    ``Σ_l K_l / (L·N)`` with ``K_l`` the units of ``x_{l−1}`` active somewhere on the grid,
+    counted from the gates of these networks.  Figures in "GFLOP/s" and "% of GEMM" use the
+    issue's dense count ``4·M·N²·(L−1)``; the executed rate is that times this fraction.
     """
     from concurrent.futures import ThreadPoolExecutor
     plan = networks.compile_spec(spec)
@@ -230,6 +239,8 @@ def engine_profile(spec: NetworkSpec, s: Settings) -> dict:
     t2 = time.perf_counter()
     kernel.input_derivative(plan.layers, W, v, x0, np.ones_like(x0))
     t3 = time.perf_counter()
+    _, active = kernel.input_derivative(plan.layers, W, v, x0, np.ones_like(x0), want_active=True)
+    executed = float(active.any(axis=3).mean()) if plan.layers.gated else 1.0
     parts = worker_count(S)
     edges = np.linspace(0, S, parts + 1).astype(int)
     both = np.concatenate([np.maximum(x0, 0), np.ones_like(x0)], axis=2)
@@ -247,6 +258,7 @@ def engine_profile(spec: NetworkSpec, s: Settings) -> dict:
     out = {"networks": S, "sample_weights": (t1 - t0) * ms, "sample_inputs": (t2 - t1) * ms,
            "kernel": (t3 - t2) * ms, "kernel_gemm_only": (t5 - t4) * ms}
     out["kernel_other"] = out["kernel"] - out["kernel_gemm_only"]
+    out["executed_fraction"] = executed
     return out
 
 
@@ -279,7 +291,8 @@ def bench_config(name: str, spec: NetworkSpec, s: Settings) -> dict:
              f"{rows[label]['gflops']:6.1f} GFLOP/s")
     profile = engine_profile(spec, s)
     _log(f"{name}: engine profile, ms per network: " + ", ".join(
-        f"{k} {v:.1f}" for k, v in profile.items() if k != "networks"))
+        f"{k} {v:.1f}" for k, v in profile.items() if k not in ("networks", "executed_fraction"))
+        + f"; products executed: {100 * profile['executed_fraction']:.1f} % of the dense count")
     agreement = acf_agreement(accs["engine_numba"], {p: accs[p] for p in PEERS})
     me, _ = _mean_se(accs["engine_numba"])
     mt, _ = _mean_se(accs["engine_torch"])
@@ -288,6 +301,8 @@ def bench_config(name: str, spec: NetworkSpec, s: Settings) -> dict:
     return {
         "name": name, "spec": spec.describe(), "points": s.points, "flops_per_network": flops,
         "engine_nets_per_s": engine["nets_per_s"], "engine_gflops": engine["gflops"],
+        "engine_executed_fraction": profile["executed_fraction"],
+        "engine_executed_gflops": engine["gflops"] * profile["executed_fraction"],
         "pct_of_gemm": None,  # set by run_benchmark once the GEMM peak is known
         "peers": {p: rows[p]["nets_per_s"] for p in PEERS},
         "ratio_engine_over_peer": {p: engine["nets_per_s"] / rows[p]["nets_per_s"] for p in PEERS},
@@ -351,6 +366,7 @@ def run_benchmark(s: Settings) -> dict:
         for row in c["rows"].values():
             row["pct_of_gemm"] = 100.0 * row["gflops"] / peak
         c["pct_of_gemm"] = c["rows"]["engine_numba"]["pct_of_gemm"]
+        c["pct_of_gemm_executed"] = c["pct_of_gemm"] * c["engine_executed_fraction"]
     targets = {}
     for c in configs:
         r = c["ratio_engine_over_peer"]
@@ -393,8 +409,11 @@ def format_table(r: dict) -> str:
                          f"{row['pct_of_gemm']:6.1f}% {ratio:>9s}  {acf}")
         pr = c["engine_profile_ms_per_net"]
         lines.append(f"  engine profile, ms per network: RNG weights {pr['sample_weights']:.1f}, inputs "
-                     f"{pr['sample_inputs']:.1f}, kernel {pr['kernel']:.1f} (GEMMs alone "
-                     f"{pr['kernel_gemm_only']:.1f}, rest {pr['kernel_other']:.1f})")
+                     f"{pr['sample_inputs']:.1f}, kernel {pr['kernel']:.1f} (dense GEMMs alone "
+                     f"{pr['kernel_gemm_only']:.1f})")
+        lines.append(f"  products the engine executes: {100 * c['engine_executed_fraction']:.1f} % of the "
+                     f"dense count (columns of units off on the whole grid skipped) -> executed "
+                     f"{c['engine_executed_gflops']:.1f} GFLOP/s, {c['pct_of_gemm_executed']:.1f} % of GEMM peak")
         lines.append(f"  ACF agreement (all lags 1..{c['acf_test']['lags']}, false alarm "
                      f"{c['acf_test']['false_alarm']:g}): {c['acf_agree']}")
         lines.append("")

@@ -1,4 +1,5 @@
-"""Coverage of the delta-method intervals of the correlation (a ratio estimator).
+"""Coverage of the intervals of the correlation (a ratio estimator: Fieller's interval, see
+montecarlo.estimators; the symmetric delta-method interval undercovers at this sample size).
 
 The path model's correlation is known exactly (theory.pathsum).  We run R = 200 independent
 replications (seeds 0..199), each estimating the correlation at every depth from S networks,
@@ -37,3 +38,28 @@ def test_correlation_intervals_cover_the_exact_value(spec):
     for k, count in enumerate(covered):
         assert LOW <= count <= HIGH, (f"depth {k + 1}: {count}/{REPLICATIONS} intervals cover the "
                                       f"exact {exact[k]:.4g}; accepted {LOW}..{HIGH}")
+
+
+def test_fieller_interval_solves_its_inequality_and_is_unbounded_when_the_denominator_is_not_significant():
+    import math
+
+    import numpy as np
+
+    from montecarlo.estimators import StreamingMoments
+    rng = np.random.default_rng(1)
+    acc = StreamingMoments((), 2)
+    for a in rng.normal(2.0, 1.0, size=30):
+        acc.add(np.array([a, 0.6 * a + rng.normal(0, 0.3)]))
+    est = acc.ratio(1, 0)
+    lo, hi = est.interval(0.95)
+    assert lo < est.mean < hi and math.isfinite(lo) and math.isfinite(hi)
+    mn, md, vnn, vnd, vdd = est.ratio_moments
+    q = stats.t.ppf(0.975, acc.n - 1)
+    for rho in (lo, hi):     # the end points are where the inequality becomes an equality
+        assert math.isclose((mn - rho * md) ** 2, q * q * (vnn - 2 * rho * vnd + rho * rho * vdd), rel_tol=1e-9)
+    # the delta-method standard error is still the reported one
+    assert math.isclose(est.stderr, math.sqrt(vnn - 2 * est.mean * vnd + est.mean ** 2 * vdd) / abs(md), rel_tol=1e-9)
+    noisy = StreamingMoments((), 2)
+    for a in rng.normal(0.0, 1.0, size=30):
+        noisy.add(np.array([a, rng.normal()]))
+    assert noisy.ratio(1, 0).interval(0.95) == (-math.inf, math.inf)
