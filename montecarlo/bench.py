@@ -1,7 +1,7 @@
 """``python -m montecarlo.bench``: this engine against its peers, measured in one run.
 
     python -m montecarlo.bench [--quick] [--json] [--depth L] [--width N] [--points M]
-        [--nets S] [--peer-nets S] [--curve-nets S] [--pairs P] [--batch B] [--seed K]
+        [--nets S] [--peer-nets S] [--rounds R] [--curve-nets S] [--pairs P] [--batch B] [--seed K]
 
 What is timed (DESIGN.md "Performance"; issue 4, item 5), on each configuration — (a)
 feedforward ReLU and (b) BN resnet β = 0.1, both ``L = 50, N = 200`` on the ``M = 256`` 1-D grid
@@ -38,6 +38,10 @@ which is checked.
 Threads: the engine uses one worker per core (single-threaded BLAS in each,
 :mod:`kernels.blas_threads`); ``torch.set_num_threads`` is set to the same count for the peers
 and the torch rows.  The load average is recorded at start and end: the machine is shared.
+**Rounds**: each method's networks are split into ``R`` parts and the methods take turns (engine,
+torch row, autograd, vmap, engine, …), so that a load that comes and goes falls on all of them
+alike; a method's rate is its networks over its summed time, and the per-round rates are reported
+beside it (their spread is the run's own measure of timing noise).
 Targets of the issue (benchmark figures, never test assertions) are reported as met or not.
 """
 from __future__ import annotations
@@ -75,9 +79,10 @@ class Settings:
     width: int = 200
     points: int = 256
     max_lag: int = 64
-    nets: int = 96            # engine networks per configuration (numba)
+    nets: int = 192           # engine networks per configuration (numba)
     torch_nets: int = 32      # engine, torch kernel (extra row)
-    peer_nets: int = 48       # networks per peer per configuration
+    peer_nets: int = 96       # networks per peer per configuration
+    rounds: int = 4           # the methods take turns, each running 1/rounds of its networks per turn
     batch: int = 8            # networks per chunk (engine) / per vmap stack
     curve_nets: int = 32      # networks per depth in the depth-curve race
     pairs: int = 32           # typical pairs per network there
@@ -87,7 +92,7 @@ class Settings:
     bias_std: float = 1.0
 
 
-QUICK = Settings(nets=48, torch_nets=16, peer_nets=24, curve_nets=12, gemm_reps=3)
+QUICK = Settings(nets=48, torch_nets=16, peer_nets=24, rounds=2, curve_nets=12, gemm_reps=3)
 FULL = Settings()
 
 
@@ -102,15 +107,20 @@ def _log(msg: str) -> None:
 
 
 # ----------------------------------------------------------------------------- machine
-def measure_gemm(size: int, reps: int) -> dict:
-    """Best-of-``reps`` fp32 ``size³`` GEMM rate (GFLOP/s) with numpy and torch; peak = the max."""
+def measure_gemm(size: int, reps: int, with_numpy: bool = True) -> dict:
+    """Best-of-``reps`` fp32 ``size³`` GEMM rate (GFLOP/s) with numpy and torch; peak = the max.
+
+    ``with_numpy=False`` (the end-of-run measurement): once the engine has run, numpy's OpenBLAS is
+    pinned to one thread for the rest of the process (:mod:`kernels.blas_threads`), so its rate
+    there is a one-core rate, not the machine's; it is left out (``None``).
+    """
     import torch
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
     b = rng.standard_normal((size, size), dtype=np.float32)
-    out = {}
-    for name, mul, x, y in (("numpy", np.matmul, a, b),
-                            ("torch", torch.matmul, torch.from_numpy(a), torch.from_numpy(b))):
+    out = {"numpy": None}
+    libraries = (("numpy", np.matmul, a, b),) if with_numpy else ()
+    for name, mul, x, y in libraries + (("torch", torch.matmul, torch.from_numpy(a), torch.from_numpy(b)),):
         mul(x, y)  # warm-up
         best = math.inf
         for _ in range(reps):
@@ -118,7 +128,7 @@ def measure_gemm(size: int, reps: int) -> dict:
             mul(x, y)
             best = min(best, time.perf_counter() - t0)
         out[name] = 2.0 * size ** 3 / best / 1e9
-    out["peak"] = max(out["numpy"], out["torch"])
+    out["peak"] = max(v for k, v in out.items() if v is not None)
     out["size"] = size
     return out
 
@@ -155,12 +165,13 @@ def _torch_blas(torch) -> str:
 
 
 # ----------------------------------------------------------------------------- runners
-def engine_grid(spec: NetworkSpec, backend: str, nets: int, s: Settings, sink, progress=None) -> None:
-    """The engine's df/dx on the grid for networks ``0..nets−1`` of seed ``s.seed``."""
+def engine_grid(spec: NetworkSpec, backend: str, nets: int, s: Settings, sink, progress=None,
+                first: int = 0) -> None:
+    """The engine's df/dx on the grid for networks ``first .. first+nets−1`` of seed ``s.seed``."""
     plan = networks.compile_spec(spec)
     kernel = get_kernel(backend)
-    for start in range(0, nets, s.batch):
-        idx = range(start, min(nets, start + s.batch))
+    for start in range(first, first + nets, s.batch):
+        idx = range(start, min(first + nets, start + s.batch))
         dfdx, _ = networks.grid_derivative(plan, kernel, s.seed, idx, s.points, bias_std=s.bias_std)
         for y in dfdx:
             sink(y)
@@ -274,21 +285,37 @@ def bench_config(name: str, spec: NetworkSpec, s: Settings) -> dict:
     bench_peers.autograd_loop(spec, 1, grid_t, seed=s.seed + 1, bias_std=s.bias_std)
     bench_peers.vmap_grid(spec, 2, grid_t, batch=2, seed=s.seed + 2, bias_std=s.bias_std)
 
-    rows, accs = {}, {}
-    runs = [("engine_numba", s.nets, lambda n, sink: engine_grid(spec, "numba", n, s, sink)),
-            ("engine_torch", s.torch_nets, lambda n, sink: engine_grid(spec, "torch", n, s, sink)),
-            ("autograd_loop", s.peer_nets, lambda n, sink: bench_peers.autograd_loop(
-                spec, n, grid_t, seed=s.seed + 1, bias_std=s.bias_std, sink=sink)),
-            ("torch_func_vmap", s.peer_nets, lambda n, sink: bench_peers.vmap_grid(
-                spec, n, grid_t, batch=s.batch, seed=s.seed + 2, bias_std=s.bias_std, sink=sink))]
-    for label, n, run in runs:
-        acc, sink = _acf_sink(s.max_lag)
-        wall = _timed(lambda: run(n, sink))
-        accs[label] = acc
-        rate = n / wall
-        rows[label] = {"nets": n, "seconds": wall, "nets_per_s": rate, "gflops": rate * flops / 1e9}
-        _log(f"{name}: {label:16s} {n:4d} nets in {wall:7.2f} s = {rate:8.2f} nets/s, "
-             f"{rows[label]['gflops']:6.1f} GFLOP/s")
+    # each method's networks are split into ``rounds`` turns, and the methods take turns: a load
+    # that comes and goes on a shared machine then falls on all of them alike.  Round r of the
+    # engine runs networks first_r.. (distinct networks); each peer round seeds its own generator.
+    runs = [("engine_numba", s.nets, lambda n, first, r, sink: engine_grid(spec, "numba", n, s, sink, first=first)),
+            ("engine_torch", s.torch_nets, lambda n, first, r, sink: engine_grid(spec, "torch", n, s, sink,
+                                                                                 first=first)),
+            ("autograd_loop", s.peer_nets, lambda n, first, r, sink: bench_peers.autograd_loop(
+                spec, n, grid_t, seed=s.seed + 1 + 1000 * r, bias_std=s.bias_std, sink=sink)),
+            ("torch_func_vmap", s.peer_nets, lambda n, first, r, sink: bench_peers.vmap_grid(
+                spec, n, grid_t, batch=s.batch, seed=s.seed + 2 + 1000 * r, bias_std=s.bias_std, sink=sink))]
+    accs = {label: _acf_sink(s.max_lag) for label, _, _ in runs}
+    walls = {label: [] for label, _, _ in runs}
+    counts = {label: [] for label, _, _ in runs}
+    for r in range(s.rounds):
+        for label, total, run in runs:
+            first = total * r // s.rounds
+            n = total * (r + 1) // s.rounds - first
+            if n == 0:
+                continue
+            walls[label].append(_timed(lambda: run(n, first, r, accs[label][1])))
+            counts[label].append(n)
+    rows = {}
+    for label, total, _ in runs:
+        wall = sum(walls[label])
+        rate = total / wall
+        per_round = [n / w for n, w in zip(counts[label], walls[label])]
+        rows[label] = {"nets": total, "seconds": wall, "nets_per_s": rate, "gflops": rate * flops / 1e9,
+                       "rounds_nets_per_s": per_round}
+        _log(f"{name}: {label:16s} {total:4d} nets in {wall:7.2f} s = {rate:8.2f} nets/s, "
+             f"{rows[label]['gflops']:6.1f} GFLOP/s (rounds {min(per_round):.1f}..{max(per_round):.1f})")
+    accs = {label: acc for label, (acc, _) in accs.items()}
     profile = engine_profile(spec, s)
     _log(f"{name}: engine profile, ms per network: " + ", ".join(
         f"{k} {v:.1f}" for k, v in profile.items() if k not in ("networks", "executed_fraction"))
@@ -359,8 +386,8 @@ def run_benchmark(s: Settings) -> dict:
     _log(f"GEMM {s.gemm_size}^3 fp32: numpy {gemm['numpy']:.1f}, torch {gemm['torch']:.1f} GFLOP/s")
     configs = [bench_config(name, spec, s) for name, spec in configurations(s)]
     curve = bench_depth_curve(s)
-    gemm_after = measure_gemm(s.gemm_size, s.gemm_reps)
-    _log(f"GEMM again: numpy {gemm_after['numpy']:.1f}, torch {gemm_after['torch']:.1f} GFLOP/s")
+    gemm_after = measure_gemm(s.gemm_size, s.gemm_reps, with_numpy=False)
+    _log(f"GEMM again: torch {gemm_after['torch']:.1f} GFLOP/s (numpy's BLAS is pinned to one thread now)")
     peak = max(gemm["peak"], gemm_after["peak"])  # a transient load lowers one measurement, not both
     for c in configs:
         for row in c["rows"].values():
@@ -388,24 +415,26 @@ def format_table(r: dict) -> str:
     g = r["gemm"]
     th = r["machine"]["threads"]
     ge = r["gemm_end_of_run"]
-    lines = [f"fp32 GEMM {g['size']}^3 (best of {r['settings']['gemm_reps']}), start / end of run: numpy "
-             f"{g['numpy']:.1f} / {ge['numpy']:.1f}, torch {g['torch']:.1f} / {ge['torch']:.1f} GFLOP/s "
-             f"-> peak {peak:.1f}",
+    lines = [f"fp32 GEMM {g['size']}^3 (best of {r['settings']['gemm_reps']}): numpy {g['numpy']:.1f}, torch "
+             f"{g['torch']:.1f} at the start, torch {ge['torch']:.1f} at the end GFLOP/s -> peak {peak:.1f}",
              f"threads: engine {th['engine_workers']} workers x {th['engine_blas_per_worker']} BLAS thread, "
              f"torch {th['torch']}; load average start {r['load_average']['start'][0]:.2f}, "
-             f"end {r['load_average']['end'][0]:.2f}", ""]
+             f"end {r['load_average']['end'][0]:.2f}; methods timed in {r['settings']['rounds']} "
+             "interleaved rounds (range of the per-round rates in brackets)", ""]
     for c in r["configs"]:
         lines.append(f"{c['name']}: {c['spec']}, M = {c['points']} grid points, "
                      f"{c['flops_per_network'] / 1e9:.2f} GFLOP per network")
-        lines.append(f"  {'method':18s} {'nets':>5s} {'nets/s':>8s} {'GFLOP/s':>8s} {'% GEMM':>7s} "
-                     f"{'engine/x':>9s}  ACF lag1")
+        lines.append(f"  {'method':18s} {'nets':>5s} {'nets/s':>8s} {'(rounds)':>13s} {'GFLOP/s':>8s} "
+                     f"{'% GEMM':>7s} {'engine/x':>9s}  ACF lags 1..K vs the engine")
         e = c["rows"]["engine_numba"]["nets_per_s"]
         for label, row in c["rows"].items():
             ratio = "" if label.startswith("engine_numba") else f"{e / row['nets_per_s']:8.2f}x"
             test = c["acf_test"].get(label)
             acf = (f"t = {test['max_abs_t']:.2f} (crit {test['critical']:.2f}) "
                    f"{'agree' if test['agree'] else 'DISAGREE'}" if test else "")
-            lines.append(f"  {label:18s} {row['nets']:5d} {row['nets_per_s']:8.2f} {row['gflops']:8.1f} "
+            rr = row["rounds_nets_per_s"]
+            lines.append(f"  {label:18s} {row['nets']:5d} {row['nets_per_s']:8.2f} "
+                         f"{f'({min(rr):.1f}..{max(rr):.1f})':>13s} {row['gflops']:8.1f} "
                          f"{row['pct_of_gemm']:6.1f}% {ratio:>9s}  {acf}")
         pr = c["engine_profile_ms_per_net"]
         lines.append(f"  engine profile, ms per network: RNG weights {pr['sample_weights']:.1f}, inputs "
@@ -445,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
                              ("nets", int, "engine networks per configuration"),
                              ("torch-nets", int, "engine networks with the torch kernel"),
                              ("peer-nets", int, "networks per peer per configuration"),
+                             ("rounds", int, "interleaved rounds the methods take turns in"),
                              ("curve-nets", int, "networks per depth in the depth-curve race"),
                              ("pairs", int, "typical pairs per network in the depth curve"),
                              ("batch", int, "networks per chunk / vmap stack"),
@@ -458,7 +488,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     s = QUICK if args.quick else FULL
     given = {k: v for k, v in vars(args).items() if k not in ("quick", "json") and v is not None}
     s = replace(s, **given)
-    for field in ("depth", "width", "nets", "torch_nets", "peer_nets", "curve_nets", "pairs", "batch",
+    for field in ("depth", "width", "nets", "torch_nets", "peer_nets", "rounds", "curve_nets", "pairs", "batch",
                   "gemm_size", "gemm_reps"):
         if getattr(s, field) < 1:
             raise ValueError(f"--{field.replace('_', '-')}={getattr(s, field)} is not allowed: >= 1")
