@@ -3,19 +3,23 @@ matrices) for ``Z_l φ`` and ``Z_lᵀ g``, and fused @njit loops for the element
 normalization, ReLU and gate mask in one sweep forward; the gate, the normalization's backward
 and the skip addition ``g ← s g + b h`` in one sweep backward.
 
-Why the products are not called inside @njit: numba's ``np.dot`` goes through SciPy's own
-OpenBLAS, whose thread pool fights numpy's OpenBLAS pool for the same cores (measured here:
-a 200×200×16 sgemm took 7 ms instead of 0.1 ms).  One BLAS, called from Python once per layer
-for the whole chunk, costs a few microseconds of overhead per layer.
+Why the backward pass's products are not called inside @njit: numba's ``np.dot`` goes through
+SciPy's own OpenBLAS, whose thread pool fought numpy's OpenBLAS pool for the same cores (measured
+here: a 200×200×16 sgemm took 7 ms instead of 0.1 ms) and which is ~25 % slower than numpy's.
+One BLAS call from Python per layer for the whole chunk costs a few microseconds per layer.
 
 Parallelism: the chunk's networks are split over one thread per core; each thread runs
 single-threaded BLAS (:mod:`kernels.blas_threads`) and the @njit loops release the GIL.
 Networks never interact, so the split does not change any result.
 
-Forward mode (:func:`input_derivative`, the 1-D grid's ``df/dx``): one network at a time per
-thread, each block's two products ``Z_l φ`` and ``Z_l dφ`` as one ``N × N × 2M`` GEMM, each
-``Z_l`` drawn into a per-thread buffer right before its product when the weights are lazy —
-nothing of size ``L·N²`` or ``L·N·M`` is stored.
+Forward mode (:func:`input_derivative`, the 1-D grid's ``df/dx``): each network runs through all
+its blocks in one compiled GIL-free call (:func:`_network_jvp`), networks handed to the threads
+one at a time.  Per block the two products ``Z_l φ`` and ``Z_l dφ`` are one ``N × K × 2M`` GEMM
+— numpy's own OpenBLAS sgemm called by address from compiled code (:mod:`kernels.sgemm`) — where
+``K ≤ N`` counts the units active at some grid point: a ReLU unit off on the whole grid
+contributes rows of zeros, so its column of ``Z_l`` is neither drawn nor multiplied (~37 % of
+the units of a deep feedforward net).  The columns are drawn from the counter-based weights
+stream right before their product; nothing of size ``L·N²`` or ``L·N·M`` is stored.
 
 Precision: arrays and matrix products are float32 (single-precision GEMM is the machine's fast
 path); batch means/variances and the per-element arithmetic are accumulated in float64 and
@@ -372,7 +376,7 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
     its blocks in one compiled, GIL-free call (:func:`_network_jvp`): per block one GEMM
     ``N × K × 2M`` for ``Z_l φ(u)`` and ``Z_l (φ'(u) ⊙ du)`` together, where ``K ≤ N`` counts the
     neurons active at some grid point (a ReLU unit off on the whole grid contributes a row of
-    zeros: its column of ``Z_l`` is skipped — drawn neither nor multiplied), then the elementwise
+    zeros: its column of ``Z_l`` is neither drawn nor multiplied), then the elementwise
     work fused row by row; nothing is kept for a backward pass.  ``weights`` may be an (S, L, N, N)
     array or a lazy source (:class:`montecarlo.sampling.LazyWeights`: ``keys``, ``orthogonal``,
     ``fill_layer``): then the columns are drawn from the weights stream right before their product
