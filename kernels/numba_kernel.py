@@ -30,16 +30,15 @@ call, so a network's result does not depend on how many networks share its chunk
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit
 
-from concurrent.futures import ThreadPoolExecutor
-
 from . import rng, sgemm
 from .blas_threads import single_threaded_blas, worker_count
-from .sgemm import gemm_at_b
 from .plan import LayerPlan, check_plan_inputs, check_shapes, raise_if_nonfinite
+from .sgemm import gemm_at_b
 
 name = "numba"
 dtype = np.float32
@@ -266,7 +265,7 @@ def _unit_rows(x, dx, n0, n1, norm, gated, both, idx, count, active, mean, inv):
     ``active[n]`` gets ``u > 0``.  Returns ``(count, good)``; ``good`` is False
     when a batch standard deviation is 0 or not finite.
     """
-    N, M = x.shape
+    M = x.shape[1]
     good = True
     if norm != 0:
         _row_means(x[n0:n1], mean, inv, norm == 2)

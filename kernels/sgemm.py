@@ -57,7 +57,7 @@ def _call(typingctx, addr, trans_a, m, n, k, a, lda, b, ldb, c, ldc):
         fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, f32, ptr, i64, ptr, i64,
                                                f32, ptr, i64])
         fn = builder.inttoptr(args[0], fnty.as_pointer())
-        addr_, ta, m_, n_, k_, a_, lda_, b_, ldb_, c_, ldc_ = args
+        _, ta, m_, n_, k_, a_, lda_, b_, ldb_, c_, ldc_ = args
         builder.call(fn, [ir.Constant(i32, ROW_MAJOR), builder.trunc(ta, i32), ir.Constant(i32, NO_TRANS),
                           m_, n_, k_, ir.Constant(f32, 1.0), a_, lda_, b_, ldb_, ir.Constant(f32, 0.0), c_, ldc_])
         return context.get_dummy_value()

@@ -49,6 +49,7 @@ Targets of the issue (benchmark figures, never test assertions) are reported as 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -312,7 +313,7 @@ def bench_config(name: str, spec: NetworkSpec, s: Settings) -> dict:
             n = total * (r + 1) // s.rounds - first
             if n == 0:
                 continue
-            walls[label].append(_timed(lambda: run(n, first, r, accs[label][1])))
+            walls[label].append(_timed(functools.partial(run, n, first, r, accs[label][1])))
             counts[label].append(n)
     rows = {}
     for label, total, _ in runs:
@@ -429,7 +430,8 @@ def format_table(r: dict) -> str:
              f"threads: engine {th['engine_workers']} workers x {th['engine_blas_per_worker']} BLAS thread, "
              f"torch {th['torch']}; load average start {r['load_average']['start'][0]:.2f}, "
              f"end {r['load_average']['end'][0]:.2f}; methods timed in {r['settings']['rounds']} "
-             "interleaved rounds (range of the per-round rates in brackets)", ""]
+             "interleaved rounds (range of the per-round rates in brackets)",
+             ""]
     for c in r["configs"]:
         lines.append(f"{c['name']}: {c['spec']}, M = {c['points']} grid points, "
                      f"{c['flops_per_network'] / 1e9:.2f} GFLOP per network")
