@@ -35,10 +35,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
-from . import rng, sgemm
+from . import numba_cache, rng, sgemm
 from .blas_threads import single_threaded_blas, worker_count
 from .plan import LayerPlan, check_plan_inputs, check_shapes, raise_if_nonfinite
 from .sgemm import gemm_at_b
+
+numba_cache.configure()   # before the first @njit(cache=True): see kernels.numba_cache
 
 name = "numba"
 dtype = np.float32

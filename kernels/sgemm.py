@@ -24,6 +24,10 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from . import numba_cache
+
+numba_cache.configure()   # before the first @njit(cache=True): see kernels.numba_cache
+
 SYMBOL = "scipy_cblas_sgemm64_"
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 

@@ -172,3 +172,17 @@ def test_sgemm_by_address_and_numba_dot_agree():
             out = np.full((20, 11), np.nan, dtype=np.float32)
             sgemm.gemm_at_b(addr, a, k, b, out)
             assert np.allclose(out, want, rtol=1e-5, atol=1e-5 * np.sqrt(max(k, 1)))
+
+
+def test_numba_cache_is_keyed_by_every_jitted_source():
+    """numba keys a cached function on its own file only; the cache directory is therefore named by
+    the hash of every jitted module (kernels.numba_cache): each module with cache=True is listed."""
+    import pathlib
+
+    from numba.core import config
+
+    from kernels import numba_cache, numba_kernel  # noqa: F401  (configures the cache)
+    here = pathlib.Path(numba_cache.__file__).parent
+    jitted = {p.name for p in here.glob("*.py") if "cache=True" in p.read_text()}
+    assert jitted and jitted <= set(numba_cache.JITTED)
+    assert config.CACHE_DIR == str(numba_cache.cache_base() / numba_cache.source_digest())
