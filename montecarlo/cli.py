@@ -3,7 +3,7 @@
     python -m montecarlo ARCH [--depth L] [--width N] [--alpha A] [--beta B] [--gamma1 G]
         [--gamma2 G2] [--norm none|center|bn] [--bn-backward constant|through]
         [--model real|path] [--nets S] [--seed K] [--batch B] [--backend numpy|numba|torch|cuda]
-        [--pairs P] [--experiment pairs|grid] [--store PATH | --no-store]
+        [--pairs P] [--effective-rank] [--experiment pairs|grid] [--store PATH | --no-store]
         [--workers K | --scheduler ADDRESS] [--json]
 
 Results store: every chunk of ``--batch`` networks is written, as soon as it is computed, to the
@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pairs", type=int, default=32,
                      help="typical pairs per network (default 32: a batch of M = 64 inputs; centring/BN over "
                           "M inputs lowers co-activation by arcsin(1/(M-1))/(2 pi) per layer)")
+    run.add_argument("--effective-rank", action="store_true", dest="effective_rank",
+                     help="pairs experiment: also the relative effective rank r(Δ)/r(white) of each network's "
+                          "2P x N matrix of gradients at every depth (§4, Fig. 5c; ~10 ms more per network "
+                          "at L = 50)")
     run.add_argument("--points", type=int, default=256, help="grid points (default 256)")
     run.add_argument("--max-lag", type=int, default=64, dest="max_lag", help="ACF lags (default 64)")
     keep = p.add_argument_group("results store and distributed runs")
@@ -147,8 +151,12 @@ def run(args: argparse.Namespace) -> dict:
         if value < low:
             raise SpecError(name, value, f"an integer >= {low}" +
                             (" (networks are the independent units of the standard errors)" if name == "nets" else ""))
+    if args.effective_rank and args.experiment != "pairs":
+        raise SpecError("--effective-rank", True, "only with --experiment pairs (the grid's input is 1-D)")
     if args.experiment == "pairs":
         options = dict(pairs=args.pairs)
+        if args.effective_rank:
+            options["effective_rank"] = True
     else:
         options = dict(points=args.points, max_lag=args.max_lag, bias_std=args.bias_std)
     # the experiment's own checks, before a store or a cluster is opened
@@ -175,6 +183,8 @@ def _table(out: dict) -> str:
         head = f"{'d':>4} {'variance':>24} {'covariance':>24} {'correlation':>22}"
         if "exact" in out:
             head += f" {'exact corr':>11}"
+        if "effective_rank" in c:
+            head += f" {'rel. eff. rank':>22}"
         lines.append(head)
         for k, d in enumerate(c["depth"]):
             row = f"{d:>4}"
@@ -183,6 +193,9 @@ def _table(out: dict) -> str:
                 row += f" {e['mean']:>{w - 11}.5g} ± {e['stderr']:<8.2g}"
             if "exact" in out:
                 row += f" {out['exact']['correlation'][k]:>11.5g}"
+            if "effective_rank" in c:
+                e = c["effective_rank"][k]
+                row += f" {e['mean']:>11.4f} ± {e['stderr']:<8.2g}"
             lines.append(row)
         lines.append(f"({out['correlation']['n']} networks, {out['pairs_per_net']} pairs each; "
                      "d = layers between the neuron and the output; ± one standard error)")

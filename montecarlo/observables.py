@@ -37,7 +37,6 @@ bit-identical results to one uninterrupted run.
 from __future__ import annotations
 
 import dataclasses
-
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
@@ -47,6 +46,7 @@ from kernels import get_kernel
 from theory.specs import NetworkSpec, ShallowSpec, SpecError
 
 from . import networks, sampling
+from .effective_rank import effective_ranks, white_effective_rank
 from .estimators import Estimate, StreamingMoments
 
 Progress = Callable[[int], None]
@@ -105,10 +105,12 @@ class PairsResult:
     correlation: list[Estimate]
     active: list[Estimate]
     coactive: list[Estimate]
+    #: relative effective rank r(Δ_d)/r(Y) per depth, when the experiment measured it
+    effective_rank: list[Estimate] | None = None
 
     def to_dict(self) -> dict:
         """The JSON document of ``python -m montecarlo --json`` (headline = depth L)."""
-        return {
+        out = {
             "variance": self.variance[-1].to_dict(),
             "covariance": self.covariance[-1].to_dict(),
             "correlation": self.correlation[-1].to_dict(),
@@ -123,6 +125,10 @@ class PairsResult:
             "bn_backward": self.stats_backward, "pairs_per_net": self.pairs,
             "experiment": "pairs",
         }
+        if self.effective_rank is not None:
+            out["effective_rank"] = self.effective_rank[-1].to_dict()
+            out["curves"]["effective_rank"] = [e.to_dict() for e in self.effective_rank]
+        return out
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,13 @@ class PairsExperiment:
 
     One summary row per network, float64, ``4L`` columns: ``(A_d, C_d)`` for ``d = 1..L``
     (row-major (L, 2), :func:`pair_summary`), then ``(p_l, q_l)`` for ``l = 1..L``
-    (:func:`gate_summary`; ones when the blocks have no gates).  A row depends only on the
+    (:func:`gate_summary`; ones when the blocks have no gates); with ``effective_rank`` ``L`` more:
+    ``R_d = r(Δ_d) / r(Y)`` for ``d = 1..L``, the relative effective rank of the ``2P × N`` matrix
+    ``Δ_d`` of the network's gradients with respect to ``x_{L−d}`` at its ``2P`` inputs
+    (:mod:`montecarlo.effective_rank`; §4's measure of Fig. 5c, here for the fully connected
+    nets: ≈ 1 when the gradients of different inputs are uncorrelated, ``1/r(Y)`` when they all
+    point the same way).  It costs one ``2P × 2P`` eigenvalue problem per depth and network (~10 ms
+    per network at L = 50, P = 32 here), so it is off by default.  A row depends only on the
     experiment, ``(seed, i)`` and the backend, so rows computed anywhere and fed to
     :meth:`accumulator` in network order give bit-identical results.
     """
@@ -140,10 +152,14 @@ class PairsExperiment:
     model: str = "real"
     pairs: int = 32
     stats_backward: str = "constant"
+    effective_rank: bool = False
 
     name: ClassVar[str] = "pairs"
-    #: the observables held in a summary row, in column order (part of the results-store key)
-    observables: ClassVar[str] = "A,C|active,coactive"
+
+    @property
+    def observables(self) -> str:
+        """The observables held in a summary row, in column order (part of the results-store key)."""
+        return "A,C|active,coactive" + ("|effrank" if self.effective_rank else "")
 
     def __post_init__(self) -> None:
         pairs = self.pairs
@@ -153,6 +169,8 @@ class PairsExperiment:
                 and pairs < 2:
             raise SpecError("pairs", pairs, "an integer >= 2 under batch-norm (a batch of 2 inputs "
                             "normalizes every neuron to ±1)")
+        if not isinstance(self.effective_rank, (bool, np.bool_)):
+            raise SpecError("effective_rank", self.effective_rank, "True or False")
         plan = networks.compile_spec(self.spec, self.model, self.stats_backward)
         plan.variance_scale()  # fails fast when 2^L-type growth leaves float64
         object.__setattr__(self, "_plan", plan)
@@ -163,10 +181,13 @@ class PairsExperiment:
 
     def options(self) -> dict:
         """What besides spec, seed and backend determines a summary row (resolved values)."""
-        return {"model": self.model, "pairs": int(self.pairs), "bn_backward": self.plan.stats_backward}
+        out = {"model": self.model, "pairs": int(self.pairs), "bn_backward": self.plan.stats_backward}
+        if self.effective_rank:
+            out["effective_rank"] = True
+        return out
 
     def width(self) -> int:
-        return 4 * self.spec.depth
+        return (5 if self.effective_rank else 4) * self.spec.depth
 
     def summaries(self, seed: int, nets: range, backend: str) -> np.ndarray:
         """Summary rows (len(nets), 4L) of networks ``nets`` of seed ``seed``."""
@@ -175,10 +196,13 @@ class PairsExperiment:
         _pin_blas_to_one_thread()
         grads, active = networks.gradients(plan, get_kernel(backend), seed, nets, "pairs", 2 * self.pairs,
                                            want_active=plan.layers.gated)
-        rows = np.empty((len(nets), 4 * L))
+        rows = np.empty((len(nets), self.width()))
+        white = white_effective_rank(2 * self.pairs, self.spec.width) if self.effective_rank else 1.0
         for k in range(len(nets)):
             rows[k, :2 * L] = pair_summary(grads[k]).ravel()
-            rows[k, 2 * L:] = (gate_summary(active[k]) if active is not None else np.ones((L, 2))).ravel()
+            rows[k, 2 * L:4 * L] = (gate_summary(active[k]) if active is not None else np.ones((L, 2))).ravel()
+            if self.effective_rank:        # Δ_d = grads[k, d−1]ᵀ, 2P × N (the rank is transpose-invariant)
+                rows[k, 4 * L:] = effective_ranks(grads[k]) / white
         return rows
 
     def accumulator(self) -> "PairsAccumulator":
@@ -193,6 +217,7 @@ class PairsAccumulator:
         L = experiment.spec.depth
         self.grads = StreamingMoments((L,), 2)
         self.gates = StreamingMoments((L,), 2)
+        self.ranks = StreamingMoments((L,), 1) if experiment.effective_rank else None
 
     @property
     def n(self) -> int:
@@ -200,9 +225,11 @@ class PairsAccumulator:
 
     def add(self, rows: np.ndarray) -> None:
         L = self.experiment.spec.depth
-        for row in np.asarray(rows, dtype=np.float64).reshape(-1, 4 * L):
+        for row in np.asarray(rows, dtype=np.float64).reshape(-1, self.experiment.width()):
             self.grads.add(row[:2 * L].reshape(L, 2))
-            self.gates.add(row[2 * L:].reshape(L, 2))
+            self.gates.add(row[2 * L:4 * L].reshape(L, 2))
+            if self.ranks is not None:
+                self.ranks.add(row[4 * L:].reshape(L, 1))
 
     def result(self, seed: int) -> PairsResult:
         e = self.experiment
@@ -210,22 +237,26 @@ class PairsAccumulator:
         L = e.spec.depth
         return PairsResult(e.spec, e.model, e.plan.stats_backward, seed, e.pairs, list(range(1, L + 1)),
                            self.grads.estimate(0, scale), self.grads.estimate(1, scale),
-                           self.grads.ratio(1, 0), self.gates.estimate(0), self.gates.estimate(1))
+                           self.grads.ratio(1, 0), self.gates.estimate(0), self.gates.estimate(1),
+                           self.ranks.estimate(0) if self.ranks is not None else None)
 
 
 def typical_pairs(spec: NetworkSpec, *, model: str = "real", nets: int = 64, seed: int = 0,
                   batch: int = 8, backend: str = "numba", pairs: int = 32,
-                  stats_backward: str = "constant", progress: Progress | None = None) -> PairsResult:
+                  stats_backward: str = "constant", effective_rank: bool = False,
+                  progress: Progress | None = None) -> PairsResult:
     """Variance, covariance and correlation of gradients for typical pairs at every depth.
 
     ``model``: ``real`` (sampled ReLU networks, forward + backward) or ``path`` (Assumption 1's
     gate model; exact truth in :func:`theory.pathsum.path_moments` ``["layer_curves"]``).
     ``pairs``: pairs per network (batch of ``2·pairs`` inputs; BN statistics come from it).
     ``batch``: networks per chunk — results are bit-identical for every value.
+    ``effective_rank``: also the relative effective rank of each network's gradients at every
+    depth (:class:`PairsExperiment`; ~10 ms more per network at L = 50).
     Stored, resumable and distributed runs: :func:`montecarlo.runner.estimate`.
     """
     _check_run(nets, batch, seed)
-    experiment = PairsExperiment(spec, model, pairs, stats_backward)
+    experiment = PairsExperiment(spec, model, pairs, stats_backward, effective_rank)
     return _run_in_process(experiment, nets, seed, batch, backend, progress)
 
 

@@ -37,40 +37,20 @@ training mode uses batch statistics, so ``g_i`` then depends on the rest of the 
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import torch
 from torch import nn
 
+from ..effective_rank import (  # noqa: F401
+    WHITE_DRAWS,
+    WHITE_SEED,
+    effective_rank,
+    white_effective_rank,
+)
 from .llinit import CReLU
 
 LOSSES = ("cross_entropy", "sum")
-WHITE_DRAWS = 4
-WHITE_SEED = 20170806  # fixed: r(Y) is a property of the shape, not of the experiment's seed
 GATED = (nn.ReLU, nn.PReLU, nn.LeakyReLU, CReLU)
-
-
-def effective_rank(matrix: np.ndarray) -> float:
-    """``r(Δ) = tr(ΔᵀΔ) / ‖Δ‖₂² = Σ σ_i² / σ_max²`` (1 ≤ r ≤ rank); NaN for a zero matrix."""
-    a = np.asarray(matrix, dtype=np.float64)
-    if a.ndim != 2:
-        raise ValueError(f"matrix has shape {a.shape}: a 2-D matrix is needed")
-    small = a.T @ a if a.shape[0] >= a.shape[1] else a @ a.T
-    top = float(np.linalg.eigvalsh(small)[-1])
-    frob = float(np.trace(small))
-    return frob / top if top > 0 else float("nan")
-
-
-@functools.lru_cache(maxsize=64)
-def white_effective_rank(rows: int, cols: int, draws: int = WHITE_DRAWS, seed: int = WHITE_SEED) -> float:
-    """Mean ``r(Y)`` over ``draws`` seeded ``rows × cols`` i.i.d. N(0, 1) matrices.
-
-    For large shapes ``r(Y) ≈ rows·cols / (√rows + √cols)²`` (Bai–Yin); the spread between
-    draws is below 1% for CIFAR shapes.
-    """
-    rng = np.random.default_rng(seed)
-    return float(np.mean([effective_rank(rng.standard_normal((rows, cols))) for _ in range(draws)]))
 
 
 def gradient_stats(grads: np.ndarray) -> dict:
