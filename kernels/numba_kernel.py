@@ -322,13 +322,19 @@ def _network_jvp(x, dx, Wk, lazy, k0, k1, skip, branch, norms, gated, want_activ
         if not good:
             layer_ok[l] = False
             return False
-        for r in range(count):
-            j = idx[r]
+        flat = ZT.reshape(-1)
+        r = 0
+        while r < count:                 # runs of consecutive columns are consecutive draws: one call each
+            e = r + 1
+            while e < count and idx[e] == idx[e - 1] + 1:
+                e += 1
             if lazy:
-                rng.fill_normals_with(k0, k1, rng.weight_column_start(N, l, j), ZT[r], words, z)
+                rng.fill_normals_with(k0, k1, rng.weight_column_start(N, l, idx[r]), flat[r * N:e * N], words, z)
             else:
-                for i in range(N):
-                    ZT[r, i] = Wk[l, i, j]
+                for q in range(r, e):
+                    for i in range(N):
+                        ZT[q, i] = Wk[l, i, idx[q]]
+            r = e
         gemm_at_b(addr, ZT, count, both, prod)
         s_coef = skip[l]
         b_coef = branch[l]
