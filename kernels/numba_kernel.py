@@ -19,7 +19,8 @@ one at a time.  Per block the two products ``Z_l φ`` and ``Z_l dφ`` are one ``
 ``K ≤ N`` counts the units active at some grid point: a ReLU unit off on the whole grid
 contributes rows of zeros, so its column of ``Z_l`` is neither drawn nor multiplied (~37 % of
 the units of a deep feedforward net).  The columns are drawn from the counter-based weights
-stream right before their product; nothing of size ``L·N²`` or ``L·N·M`` is stored.
+stream right before their product (a run of consecutive columns in one call); the update of
+``[x | dx]`` is the GEMM's own ``beta``; nothing of size ``L·N²`` or ``L·N·M`` is stored.
 
 Precision: arrays and matrix products are float32 (single-precision GEMM is the machine's fast
 path); batch means/variances and the per-element arithmetic are accumulated in float64 and
@@ -61,7 +62,7 @@ def _forward_unit(x, norm, gated, u, active, inv_std, phi, ok):
     for s in range(S):
         ok[s] = True
         if norm != 0:
-            _row_means(x[s], mean, inv, norm == 2)
+            _row_means(x[s], M, mean, inv, norm == 2)
         for n in range(N):
             if norm == 2 and not np.isfinite(inv[n]):
                 ok[s] = False
@@ -85,8 +86,9 @@ def _forward_unit(x, norm, gated, u, active, inv_std, phi, ok):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
-def _row_means(x, mean, inv, scaled):
-    """mean[n] = Σ_m x[n, m] / M and, when ``scaled``, inv[n] = 1/sqrt(Σ_m (x − mean)² / M).
+def _row_means(x, M, mean, inv, scaled):
+    """mean[n] = Σ_m x[n, m] / M and, when ``scaled``, inv[n] = 1/sqrt(Σ_m (x − mean)² / M), over the
+    first ``M`` columns of ``x``.
 
     The sums run in float64.  The one fast-math flag ``reassoc`` lets LLVM reorder them into
     vector lanes (4× faster here than a sum in column order, whose additions wait on each other);
@@ -94,7 +96,7 @@ def _row_means(x, mean, inv, scaled):
     The order is fixed by the compiled code, so a row gives the same bits wherever it is
     computed on a given machine: forward and backward mode, any chunk, any thread.
     """
-    N, M = x.shape
+    N = x.shape[0]
     for n in range(N):
         acc = 0.0
         for m in range(M):
@@ -257,72 +259,96 @@ def _path_part(plan, W, readout, gates, M, keep):
 
 # ----------------------------------------------------------------------------- forward mode
 @njit(cache=True, nogil=True, error_model="numpy")
-def _unit_rows(x, dx, n0, n1, norm, gated, both, idx, count, active, mean, inv):
+def _unit_rows(xd, M, n0, n1, norm, gated, both, idx, count, active, mean, inv):
     """Rows ``n0 … n1−1`` (at most 4) of one block's elementwise work in forward mode.
 
+    ``xd`` is (N, 2M): ``x`` in columns ``0 … M−1``, its tangent ``dx`` in ``M … 2M−1``.
     ``u = norm(x)`` over the M columns (batch statistics), ``du = J_norm dx`` with the statistics
     constant (identity, or ``1/std`` under BN); the row ``[φ(u) | φ'(u) ⊙ du]`` is appended to
     ``both`` (row ``count``, its neuron in ``idx[count]``) unless the unit is gated and inactive at
     every column: that row is all zeros and its column of ``Z`` is neither drawn nor multiplied.
-    ``active[n]`` gets ``u > 0``.  Returns ``(count, good)``; ``good`` is False
-    when a batch standard deviation is 0 or not finite.
+    ``active[n]`` gets ``u > 0``.  Returns ``(count, stats_ok, values_ok)``: False when a batch
+    standard deviation is 0 or not finite, and when a value of ``x`` or ``dx`` is not finite.
     """
-    M = x.shape[1]
     good = True
+    values_ok = True
     if norm != 0:
-        _row_means(x[n0:n1], mean, inv, norm == 2)
+        _row_means(xd[n0:n1], M, mean, inv, norm == 2)
     for n in range(n0, n1):
         mu = mean[n - n0] if norm != 0 else 0.0
         iv = inv[n - n0] if norm == 2 else 1.0
         if norm == 2 and not np.isfinite(iv):
             good = False
         on = 0
-        for m in range(M):   # written so that LLVM vectorizes it (an integer count, not a bool `or`)
-            val = x[n, m] if norm == 0 else (x[n, m] - mu) * iv
+        finite = 0
+        for m in range(M):   # written so that LLVM vectorizes it (integer counts, not bool `or`s)
+            xv = xd[n, m]
+            dv = xd[n, M + m]
+            finite += (abs(xv) < np.inf) & (abs(dv) < np.inf)
+            val = xv if norm == 0 else (xv - mu) * iv
             a = val > 0.0
             active[n, m] = a
             on += a
-            d = dx[n, m] if norm != 2 else dx[n, m] * iv
+            d = dv if norm != 2 else dv * iv
             if gated and not a:
                 both[count, m] = 0.0
                 both[count, M + m] = 0.0
             else:
                 both[count, m] = val
                 both[count, M + m] = d
+        if finite != M:
+            values_ok = False
         if on > 0 or not gated:
             idx[count] = n
             count += 1
-    return count, good
+    return count, good, values_ok
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _network_jvp(x, dx, Wk, lazy, k0, k1, skip, branch, norms, gated, want_active, active, layer_ok,
-                 ZT, both, prod, idx, words, z, addr):
-    """One network through all its blocks in forward mode; ``x``, ``dx`` (N, M) are updated in place.
+def _all_finite(xd):
+    bad = 0
+    for n in range(xd.shape[0]):
+        for m in range(xd.shape[1]):
+            bad += not (abs(xd[n, m]) < np.inf)
+    return bad == 0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _network_jvp(xd, Wk, lazy, k0, k1, skip, branch, norms, gated, want_active, active, layer_ok,
+                 ZT, both, idx, words, z, addr):
+    """One network through all its blocks in forward mode; ``xd = [x | dx]`` (N, 2M) is updated in
+    place.
 
     Per block ``l``: the columns ``idx[:K]`` of ``Z_l`` (the neurons of ``x_{l−1}`` active somewhere
-    on the grid; all N without gates) are drawn (``lazy``: from the weights stream ``(k0, k1)``)
-    or copied (``Wk`` (L, N, N)) into the rows of ``ZT``; ``prod = ZT[:K]ᵀ both[:K]`` is one
-    ``N × K × 2M`` GEMM — the skipped columns multiply rows of zeros, so the product is the full
-    one, up to float32 rounding order; then, row by row, ``x ← s x + b prod[:, :M]``,
-    ``dx ← s dx + b prod[:, M:]`` and the next block's :func:`_unit_rows`.  Returns False at the
-    first block whose statistics or values are not finite (``layer_ok[l] = False``).
+    on the grid; all N without gates) are drawn (``lazy``: from the weights stream ``(k0, k1)``, a
+    run of consecutive columns in one call) or copied (``Wk`` (L, N, N)) into the rows of ``ZT``;
+    then one ``N × K × 2M`` GEMM does the whole update, ``[x | dx] ← s [x | dx] + b ZT[:K]ᵀ
+    both[:K]`` (BLAS ``alpha = b``, ``beta = s``; the skipped columns would multiply rows of zeros,
+    so this is the full product up to float32 rounding order), and row by row the next block's
+    :func:`_unit_rows`.  Returns False at the first block whose statistics or values are not
+    finite (``layer_ok[l] = False``).
     """
     L = skip.size
-    N, M = x.shape
+    N = xd.shape[0]
+    M = xd.shape[1] // 2
     mean = np.zeros(4)
     inv = np.ones(4)
-    good = True
+    stats_ok = True
+    values_ok = True
     count = 0
     for n0 in range(0, N, 4):
-        count, g = _unit_rows(x, dx, n0, min(n0 + 4, N), norms[0], gated, both, idx, count,
-                              active[0], mean, inv)
-        good &= g
+        count, g, f = _unit_rows(xd, M, n0, min(n0 + 4, N), norms[0], gated, both, idx, count,
+                                 active[0], mean, inv)
+        stats_ok &= g
+        values_ok &= f
+    flat = ZT.reshape(-1)
     for l in range(L):
-        if not good:
+        if not values_ok:                # x_l, made by block l (index l − 1; the inputs when l = 0)
+            layer_ok[max(l - 1, 0)] = False
+            return False
+        if not stats_ok:                 # block l + 1's batch statistics
             layer_ok[l] = False
             return False
-        flat = ZT.reshape(-1)
         r = 0
         while r < count:                 # runs of consecutive columns are consecutive draws: one call each
             e = r + 1
@@ -335,44 +361,31 @@ def _network_jvp(x, dx, Wk, lazy, k0, k1, skip, branch, norms, gated, want_activ
                     for i in range(N):
                         ZT[q, i] = Wk[l, i, idx[q]]
             r = e
-        gemm_at_b(addr, ZT, count, both, prod)
-        s_coef = skip[l]
-        b_coef = branch[l]
-        finite = True
-        count = 0
-        for n0 in range(0, N, 4):
-            n1 = min(n0 + 4, N)
-            for n in range(n0, n1):
-                for m in range(M):
-                    val = s_coef * x[n, m] + b_coef * prod[n, m]
-                    x[n, m] = val
-                    if not np.isfinite(val):
-                        finite = False
-                for m in range(M):
-                    val = s_coef * dx[n, m] + b_coef * prod[n, M + m]
-                    dx[n, m] = val
-                    if not np.isfinite(val):
-                        finite = False
-            if l + 1 < L:
-                count, g = _unit_rows(x, dx, n0, n1, norms[l + 1], gated, both, idx, count,
-                                      active[l + 1 if want_active else 0], mean, inv)
-                good &= g
-        if not finite:
+        gemm_at_b(addr, ZT, count, both, xd, branch[l], skip[l])
+        if l + 1 < L:
+            count = 0
+            for n0 in range(0, N, 4):
+                count, g, f = _unit_rows(xd, M, n0, min(n0 + 4, N), norms[l + 1], gated, both, idx, count,
+                                         active[l + 1 if want_active else 0], mean, inv)
+                stats_ok &= g
+                values_ok &= f
+        elif not _all_finite(xd):
             layer_ok[l] = False
             return False
     return True
 
 
 @njit(cache=True, nogil=True)
-def _readout_columns(v, dx, out):
-    """``out[m] = Σ_n v_n dx[n, m]`` accumulated in float64, rows in order."""
-    N, M = dx.shape
+def _readout_columns(v, xd, out):
+    """``out[m] = Σ_n v_n dx[n, m]`` accumulated in float64, rows in order; ``xd = [x | dx]``."""
+    N = xd.shape[0]
+    M = out.size
     for m in range(M):
         out[m] = 0.0
     for n in range(N):
         vn = np.float64(v[n])
         for m in range(M):
-            out[m] += vn * dx[n, m]
+            out[m] += vn * xd[n, M + m]
 
 
 def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.ndarray,
@@ -383,8 +396,9 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
     its blocks in one compiled, GIL-free call (:func:`_network_jvp`): per block one GEMM
     ``N × K × 2M`` for ``Z_l φ(u)`` and ``Z_l (φ'(u) ⊙ du)`` together, where ``K ≤ N`` counts the
     neurons active at some grid point (a ReLU unit off on the whole grid contributes a row of
-    zeros: its column of ``Z_l`` is neither drawn nor multiplied), then the elementwise
-    work fused row by row; nothing is kept for a backward pass.  ``weights`` may be an (S, L, N, N)
+    zeros: its column of ``Z_l`` is neither drawn nor multiplied); the update
+    ``[x | dx] ← s [x | dx] + b Z_l [φ | dφ]`` is that GEMM's own ``beta``/``alpha``, and the next
+    block's normalization and gates are one pass row by row; nothing is kept for a backward pass.  ``weights`` may be an (S, L, N, N)
     array or a lazy source (:class:`montecarlo.sampling.LazyWeights`: ``keys``, ``orthogonal``,
     ``fill_layer``): then the columns are drawn from the weights stream right before their product
     (:func:`kernels.rng.weight_column_start`) and a chunk's ``L·N²`` weights are never stored.
@@ -404,25 +418,24 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
 
     def worker(_) -> None:
         both = np.empty((N, 2 * M), dtype=np.float32)
-        prod = np.empty((N, 2 * M), dtype=np.float32)
         ZT = np.empty((N, N), dtype=np.float32)
         idx = np.empty(N, dtype=np.int64)
         words, z = rng.scratch()
         no_active = np.empty((1, N, M), dtype=np.bool_)     # scratch: the gates are not wanted
         no_weights = np.empty((1, 1, 1), dtype=np.float32)
         while (k := next(queue)) < S:
-            x, dx = x0[k].copy(), t0[k].copy()
+            xd = np.concatenate((x0[k], t0[k]), axis=1)     # [x | dx]: one GEMM updates both
             k0, k1 = weights.keys[k] if lazy else (np.uint64(0), np.uint64(0))
             Wk = W[k] if not lazy else no_weights
             if lazy and weights.orthogonal:     # orthogonalized per matrix: drawn whole, then passed dense
                 Wk = np.empty((L, N, N), dtype=np.float32)
                 for l in range(L):
                     weights.fill_layer(k, l, Wk[l])
-            ok = _network_jvp(x, dx, Wk, lazy and not weights.orthogonal, k0, k1, plan.skip, plan.branch,
+            ok = _network_jvp(xd, Wk, lazy and not weights.orthogonal, k0, k1, plan.skip, plan.branch,
                               norms, plan.gated, want_active, active[k] if want_active else no_active,
-                              forward_ok[k], ZT, both, prod, idx, words, z, addr)
+                              forward_ok[k], ZT, both, idx, words, z, addr)
             if ok:
-                _readout_columns(v[k], dx, out[k])
+                _readout_columns(v[k], xd, out[k])
 
     _in_threads(worker, S)
     raise_if_nonfinite(out[:, None, None, :], forward_ok, "input")  # forward failures are reported first

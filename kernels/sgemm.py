@@ -50,10 +50,11 @@ def address() -> int:
 
 
 @intrinsic
-def _call(typingctx, addr, trans_a, m, n, k, a, lda, b, ldb, c, ldc):
-    """``C = op(A) B`` (alpha 1, beta 0, row major) by the CBLAS sgemm at ``addr`` (int64 ints)."""
-    sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64,
-                     types.voidptr, types.int64, types.voidptr, types.int64, types.voidptr, types.int64)
+def _call(typingctx, addr, trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """``C = alpha op(A) B + beta C`` (row major) by the CBLAS sgemm at ``addr`` (int64 ints)."""
+    sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64, types.float32,
+                     types.voidptr, types.int64, types.voidptr, types.int64, types.float32, types.voidptr,
+                     types.int64)
 
     def codegen(context, builder, signature, args):
         i32, i64, f32 = ir.IntType(32), ir.IntType(64), ir.FloatType()
@@ -61,9 +62,9 @@ def _call(typingctx, addr, trans_a, m, n, k, a, lda, b, ldb, c, ldc):
         fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, f32, ptr, i64, ptr, i64,
                                                f32, ptr, i64])
         fn = builder.inttoptr(args[0], fnty.as_pointer())
-        _, ta, m_, n_, k_, a_, lda_, b_, ldb_, c_, ldc_ = args
+        _, ta, m_, n_, k_, alpha_, a_, lda_, b_, ldb_, beta_, c_, ldc_ = args
         builder.call(fn, [ir.Constant(i32, ROW_MAJOR), builder.trunc(ta, i32), ir.Constant(i32, NO_TRANS),
-                          m_, n_, k_, ir.Constant(f32, 1.0), a_, lda_, b_, ldb_, ir.Constant(f32, 0.0), c_, ldc_])
+                          m_, n_, k_, alpha_, a_, lda_, b_, ldb_, beta_, c_, ldc_])
         return context.get_dummy_value()
     return sig, codegen
 
@@ -82,15 +83,28 @@ def _voidptr(typingctx, arr):
 
 
 @njit(cache=True, nogil=True)
-def gemm_at_b(addr, a, k, b, out):
-    """``out = a[:k]ᵀ b[:k]``: ``a`` (≥k, N) and ``b`` (≥k, P) C-contiguous float32, ``out`` (N, P).
+def gemm_at_b(addr, a, k, b, out, alpha=1.0, beta=0.0):
+    """``out = alpha a[:k]ᵀ b[:k] + beta out``: ``a`` (≥k, N) and ``b`` (≥k, P) C-contiguous float32,
+    ``out`` (N, P) C-contiguous; ``alpha``, ``beta`` are rounded to float32 (BLAS's own arithmetic).
 
-    ``k = 0`` gives zeros.  ``addr`` is :func:`address` (0: numba's ``np.dot`` instead).
+    ``k = 0`` gives ``beta out``.  ``addr`` is :func:`address` (0: numba's ``np.dot`` instead).
     """
     n, p = out.shape
+    al = np.float32(alpha)
+    be = np.float32(beta)
     if k == 0:
-        out[:] = 0.0
+        if be == 0:
+            out[:] = 0.0
+        else:
+            out *= be
     elif addr != 0:
-        _call(addr, TRANS, n, p, k, _voidptr(a), a.shape[1], _voidptr(b), b.shape[1], _voidptr(out), p)
-    else:
+        _call(addr, TRANS, n, p, k, al, _voidptr(a), a.shape[1], _voidptr(b), b.shape[1], be, _voidptr(out), p)
+    elif be == 0:
         np.dot(a[:k].T, b[:k], out)
+        if al != 1:
+            out *= al
+    else:
+        prod = np.dot(a[:k].T, b[:k])
+        for i in range(n):
+            for j in range(p):
+                out[i, j] = al * prod[i, j] + be * out[i, j]
