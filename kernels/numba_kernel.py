@@ -270,7 +270,7 @@ def _unit_rows(xd, M, n0, n1, norm, gated, both, idx, count, active, mean, inv):
     ``active[n]`` gets ``u > 0``.  Returns ``(count, stats_ok, values_ok)``: False when a batch
     standard deviation is 0 or not finite, and when a value of ``x`` or ``dx`` is not finite.
     """
-    good = True
+    stats_ok = True
     values_ok = True
     if norm != 0:
         _row_means(xd[n0:n1], M, mean, inv, norm == 2)
@@ -278,7 +278,7 @@ def _unit_rows(xd, M, n0, n1, norm, gated, both, idx, count, active, mean, inv):
         mu = mean[n - n0] if norm != 0 else 0.0
         iv = inv[n - n0] if norm == 2 else 1.0
         if norm == 2 and not np.isfinite(iv):
-            good = False
+            stats_ok = False
         on = 0
         finite = 0
         for m in range(M):   # written so that LLVM vectorizes it (integer counts, not bool `or`s)
@@ -301,7 +301,7 @@ def _unit_rows(xd, M, n0, n1, norm, gated, both, idx, count, active, mean, inv):
         if on > 0 or not gated:
             idx[count] = n
             count += 1
-    return count, good, values_ok
+    return count, stats_ok, values_ok
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

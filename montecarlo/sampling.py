@@ -11,12 +11,13 @@ as ``SeedSequence(K).spawn(n)[i]`` — and three grandchildren, one per stream:
 
 The **weights** stream is drawn by a counter-based generator, :mod:`kernels.rng`
 (Philox4x64-10, the generator of ``numpy.random.Philox``, bit for bit, then Box–Muller in
-float64 rounded to float32), keyed by ``SeedSequence(K, spawn_key=(i, 0)).generate_state(2,
+float32), keyed by ``SeedSequence(K, spawn_key=(i, 0)).generate_state(2,
 uint64)``: stream index ``j < N`` is ``v[j]``, index ``N + t`` is entry ``t`` of ``Z`` flattened
 (``Z_1`` first, each matrix column-major, so that a column — the weights leaving one neuron — is
 one contiguous run of draws: the forward-mode kernel draws only the columns of neurons that are
-active somewhere on the grid, :mod:`kernels.numba_kernel`).  Every draw is a pure function of ``(key, j)``, so the ``L·N²``
-normals of a network (as many as the kernel's products take time: the previous
+active somewhere on the grid, :mod:`kernels.numba_kernel`; the layout is
+:func:`kernels.rng.weight_column_start`).  Every draw is a pure function of ``(key, j)``, so the
+``L·N²`` normals of a network (as many as the kernel's products take time: the previous
 ``Generator(PCG64)`` ziggurat took ~23 ms per network at L = 50, N = 200, about half the engine)
 are cut into slices filled by one thread per core, in any order, with bit-identical results.
 Why Philox and how the normals are made: the docstring of :mod:`kernels.rng`.
@@ -84,7 +85,8 @@ def sample_weights(seed: int, networks: range, depth: int, width: int,
         for k, (k0, k1) in enumerate(keys):
             if p == 0:
                 rng.fill_normals(k0, k1, 0, readout[k])
-            rng.fill_normals(k0, k1, width + edges[p], flat[k, edges[p]:edges[p + 1]])
+            rng.fill_normals(k0, k1, rng.weight_column_start(width, 0, 0) + edges[p],
+                             flat[k, edges[p]:edges[p + 1]])
 
     if parts == 1:
         draw(0)
