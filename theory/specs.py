@@ -31,6 +31,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from .options import Option, command_args, option, options_of
+
 NORMS = ("none", "center", "bn")
 CRELU_INITS = ("gaussian", "orthogonal")
 GAMMA_TOLERANCE = 1e-9
@@ -79,13 +81,20 @@ def _choice(field: str, value: Any, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _norm_option() -> Any:
+    """The ``norm`` field of ff and resnet (one declaration for both)."""
+    return option("none", "ff/resnet normalization: none | center (subtract the batch mean) | bn "
+                  "(batch normalization)", choices=NORMS)
+
+
 @dataclass(frozen=True)
 class NetworkSpec:
     """Fields common to every architecture: depth ``L``, width ``N``, gain ``c`` (σ² = c/N)."""
 
-    depth: int = 10
-    width: int = 200
-    weight_gain: float = 2.0
+    depth: int = option(10, "L, the number of layers between the neuron and the output")
+    width: int = option(200, "N, neurons per layer (the path model is exact at any N)")
+    weight_gain: float = option(2.0, "c in the weight variance sigma^2 = c/N (2 = He, 1 = Glorot)",
+                                aliases=("--gain",))
 
     arch: ClassVar[str] = ""
 
@@ -129,7 +138,7 @@ class FeedforwardSpec(NetworkSpec):
     ``bn`` (batch normalization: centre and divide by the batch standard deviation).
     """
 
-    norm: str = "none"
+    norm: str = _norm_option()
     arch: ClassVar[str] = "ff"
 
     def __post_init__(self) -> None:
@@ -146,9 +155,9 @@ class ResnetSpec(NetworkSpec):
     ``norm``: ``none`` (Thm 2), ``center`` or ``bn`` (Thm 3).
     """
 
-    alpha: float = 1.0
-    beta: float = 1.0
-    norm: str = "none"
+    alpha: float = option(1.0, "resnet block rescaling alpha > 0 of eq. (2)")
+    beta: float = option(1.0, "resnet branch rescaling beta >= 0 of eq. (2)")
+    norm: str = _norm_option()
     arch: ClassVar[str] = "resnet"
 
     def __post_init__(self) -> None:
@@ -169,8 +178,10 @@ class HighwaySpec(NetworkSpec):
     ``γ2² = 1/L``.  Read the resolved values from :attr:`gamma1_sq` and :attr:`gamma2_sq`.
     """
 
-    gamma1: float | None = None
-    gamma2: float | None = None
+    gamma1: float | None = option(None, "highway skip gate gamma1 in [0, 1], gamma1^2 + gamma2^2 = 1",
+                                  default_text="sqrt(1 - 1/L), Cor. 1")
+    gamma2: float | None = option(None, "highway branch gate gamma2 in [0, 1]",
+                                  default_text="sqrt(1 - gamma1^2)")
     arch: ClassVar[str] = "highway"
 
     def __post_init__(self) -> None:
@@ -224,7 +235,7 @@ class ShallowSpec(NetworkSpec):
 
     depth: int = 1
     weight_gain: float = 1.0
-    bias_std: float = 1.0
+    bias_std: float = option(1.0, "shallow net / 1-D grid: standard deviation of the first-layer biases")
     arch: ClassVar[str] = "shallow"
 
     def __post_init__(self) -> None:
@@ -245,7 +256,7 @@ class CReLULLSpec(NetworkSpec):
     """
 
     weight_gain: float = 1.0
-    init: str = "gaussian"
+    init: str = option("gaussian", "crelu-ll weights: gaussian | orthogonal", choices=CRELU_INITS)
     arch: ClassVar[str] = "crelu-ll"
 
     def __post_init__(self) -> None:
@@ -257,6 +268,14 @@ SPEC_CLASSES: dict[str, type[NetworkSpec]] = {
     cls.arch: cls for cls in (FeedforwardSpec, ResnetSpec, HighwaySpec, ShallowSpec, CReLULLSpec)
 }
 ARCHS = tuple(SPEC_CLASSES)
+
+#: the spec fields as command-line options (``--depth``, ``--beta``, …), shared by every CLI
+SPEC_OPTIONS: list[Option] = options_of(SPEC_CLASSES.values(), label=lambda cls: cls.arch)
+
+
+def spec_command_args(spec: NetworkSpec) -> list[str]:
+    """The flags that rebuild ``spec`` on a command line (fields at their defaults are left out)."""
+    return command_args(spec, SPEC_OPTIONS)
 
 
 def make_spec(arch: str, **fields: Any) -> NetworkSpec:
