@@ -201,7 +201,7 @@ def _real_part(plan, W, readout, inputs, keep, want_active):
     S, L, N, _ = W.shape
     M = inputs.shape[2]
     x = inputs.copy()
-    through = plan.stats_backward == "through"
+    through = plan.bn_backward == "through"
     u = np.empty((L, S, N, M), dtype=np.float32)
     act = np.empty((L, S, N, M), dtype=np.bool_)
     inv_std = np.empty((L, S, N), dtype=np.float32)

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 NORMS = ("none", "center", "bn")
-STATS_BACKWARDS = ("constant", "through")
+#: how the batch statistics of ``center``/``bn`` are differentiated (the one declaration of these
+#: names: theory.options, the CLIs and the convnets use it): held constant, or differentiated through
+BN_BACKWARDS = ("constant", "through")
 UNITS = ("relu", "crelu-mirrored")
 
 
@@ -31,7 +33,7 @@ class LayerPlan:
     ``norm``: ``none`` | ``center`` (subtract the batch mean of each neuron) | ``bn`` (centre and
     divide by the batch standard deviation, biased, no epsilon).  The batch is the ``M`` inputs
     (columns) of one network: statistics are computed from the batch being differentiated.
-    ``stats_backward``: ``constant`` (batch statistics treated as constants when differentiating:
+    ``bn_backward``: ``constant`` (batch statistics treated as constants when differentiating:
     centering's Jacobian is the identity, BN's is ``1/std`` — the theorems' model) or
     ``through`` (differentiate through the mean and variance, as autograd does in training mode).
     ``unit``: ``relu`` (φ = ρ) or ``crelu-mirrored`` (CReLU with weights (W, −W): φ(u) = u).
@@ -44,7 +46,7 @@ class LayerPlan:
     skip: np.ndarray
     branch: np.ndarray
     norm: str = "none"
-    stats_backward: str = "constant"
+    bn_backward: str = "constant"
     unit: str = "relu"
     first_norm: str | None = None  # block 1's normalization when it differs (the 1-D grid's input layer)
 
@@ -56,9 +58,9 @@ class LayerPlan:
                              "two 1-D arrays of the same length L >= 1")
         if self.norm not in NORMS:
             raise ValueError(f"norm={self.norm!r} is not allowed: one of {', '.join(NORMS)}")
-        if self.stats_backward not in STATS_BACKWARDS:
-            raise ValueError(f"stats_backward={self.stats_backward!r} is not allowed: one of "
-                             + ", ".join(STATS_BACKWARDS))
+        if self.bn_backward not in BN_BACKWARDS:
+            raise ValueError(f"bn_backward={self.bn_backward!r} is not allowed: one of "
+                             + ", ".join(BN_BACKWARDS))
         if self.first_norm is not None and self.first_norm not in NORMS:
             raise ValueError(f"first_norm={self.first_norm!r} is not allowed: None or one of {', '.join(NORMS)}")
         if self.unit not in UNITS:
@@ -78,7 +80,7 @@ class LayerPlan:
     def columns_independent(self) -> bool:
         """True when the M columns do not interact in the derivative: batch statistics treated as
         constants, or no normalization anywhere (forward mode then gives every column's JVP at once)."""
-        return self.stats_backward == "constant" or all(self.norm_at(l) == "none" for l in range(self.depth))
+        return self.bn_backward == "constant" or all(self.norm_at(l) == "none" for l in range(self.depth))
 
     @property
     def gated(self) -> bool:
@@ -115,7 +117,7 @@ def check_plan_inputs(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.
     if inputs.ndim != 3 or tangent.shape != inputs.shape:
         raise ValueError(f"tangent shape {tangent.shape} is not allowed: the inputs' shape ({S}, {N}, {M})")
     if not plan.columns_independent:
-        raise ValueError("stats_backward='through' is not allowed in forward mode: the batch statistics "
+        raise ValueError("bn_backward='through' is not allowed in forward mode: the batch statistics "
                          "couple the columns; use real_gradients")
     return S, L, N, M
 

@@ -40,13 +40,13 @@ def _normalize(x: np.ndarray, norm: str) -> tuple[np.ndarray, np.ndarray | None,
     return y, inv_std, y
 
 
-def _norm_backward(h: np.ndarray, norm: str, stats_backward: str, inv_std, y) -> np.ndarray:
+def _norm_backward(h: np.ndarray, norm: str, bn_backward: str, inv_std, y) -> np.ndarray:
     """``J_norm(x)ᵀ h`` for the chosen treatment of the batch statistics."""
     if norm == "none":
         return h
     if norm == "center":
-        return h if stats_backward == "constant" else h - h.mean(axis=1, keepdims=True)
-    if stats_backward == "constant":
+        return h if bn_backward == "constant" else h - h.mean(axis=1, keepdims=True)
+    if bn_backward == "constant":
         return h * inv_std
     return inv_std * (h - h.mean(axis=1, keepdims=True) - y * (h * y).mean(axis=1, keepdims=True))
 
@@ -93,7 +93,7 @@ def _real_one(plan, weights, readout, inputs, i, keep, grads, active_out) -> Non
         h = W[l].T @ g
         if plan.gated:
             h = h * active
-        h = _norm_backward(h, plan.norm_at(l), plan.stats_backward, inv_std, y)
+        h = _norm_backward(h, plan.norm_at(l), plan.bn_backward, inv_std, y)
         g = plan.skip[l] * g + plan.branch[l] * h
         if not np.isfinite(g).all():
             raise NonFiniteError("gradient at", l, L - l, i, "overflow in the backward pass")

@@ -69,7 +69,7 @@ def real_gradients(plan: LayerPlan, weights: np.ndarray, readout: np.ndarray, in
             h = torch.bmm(W[:, l].transpose(1, 2), g)
             if plan.gated:
                 h = h * active
-            h = _norm_backward(h, plan.norm_at(l), plan.stats_backward, inv_std, y)
+            h = _norm_backward(h, plan.norm_at(l), plan.bn_backward, inv_std, y)
             g = float(plan.skip[l]) * g + float(plan.branch[l]) * h
             if keep == "all":
                 out.append(g)
@@ -124,12 +124,12 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
     return out, active_np
 
 
-def _norm_backward(h, norm, stats_backward, inv_std, y):
+def _norm_backward(h, norm, bn_backward, inv_std, y):
     if norm == "none":
         return h
     if norm == "center":
-        return h if stats_backward == "constant" else h - h.mean(dim=2, keepdim=True)
-    if stats_backward == "constant":
+        return h if bn_backward == "constant" else h - h.mean(dim=2, keepdim=True)
+    if bn_backward == "constant":
         return h * inv_std
     return inv_std * (h - h.mean(dim=2, keepdim=True) - y * (h * y).mean(dim=2, keepdim=True))
 

@@ -23,16 +23,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from contextlib import contextmanager
 
 from kernels import BACKENDS, NonFiniteError
-from theory.specs import ARCHS, SpecError, make_spec
+from theory.options import add_bn_backward, add_options, given_values
+from theory.specs import ARCHS, SPEC_OPTIONS, SpecError, make_spec
 
 from . import runner
-from .networks import MODELS, STATS_BACKWARDS
-from .store import StoreError, default_store_path
+from .chunks import make_experiment
+from .networks import MODELS
+from .observables import EXPERIMENTS
+from .run_options import add_store_options, store_path, workers_error
+from .run_options import executor as executor_of
+from .store import StoreError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,30 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
                     "typical pairs at every depth (or the 1-D grid observables), on sampled "
                     "networks (--model real) or the path model of Assumption 1 (--model path).")
     p.add_argument("arch", metavar="ARCH", help="one of " + ", ".join(ARCHS))
-    spec = p.add_argument_group("architecture (theory.specs; omitted = the spec's default)")
-    spec.add_argument("--depth", type=int, help="L, number of layers (>= 1)")
-    spec.add_argument("--width", type=int, help="N, neurons per layer (>= 1)")
-    spec.add_argument("--weight-gain", type=float, dest="weight_gain", help="c in sigma^2 = c/N")
-    spec.add_argument("--alpha", type=float, help="resnet block rescaling alpha > 0")
-    spec.add_argument("--beta", type=float, help="resnet branch rescaling beta >= 0")
-    spec.add_argument("--gamma1", type=float, help="highway skip gate (gamma1^2 + gamma2^2 = 1)")
-    spec.add_argument("--gamma2", type=float, help="highway branch gate")
-    spec.add_argument("--norm", help="none | center | bn (ff, resnet)")
-    spec.add_argument("--init", help="crelu-ll weights: gaussian | orthogonal")
-    spec.add_argument("--bias-std", type=float, dest="bias_std",
-                      help="std of the grid's first-layer biases (default 1.0)")
+    add_options(p.add_argument_group("architecture (theory.specs; omitted = the spec's default)"), SPEC_OPTIONS)
     run = p.add_argument_group("sampling")
-    run.add_argument("--model", default="real", help="real | path (default real)")
-    run.add_argument("--bn-backward", default="constant", dest="bn_backward",
-                     help="batch statistics when differentiating (real model, norm center|bn): "
-                          "constant (the theorems' model, default) | through (autograd's training mode)")
-    run.add_argument("--experiment", default="pairs", help="pairs (typical pairs, default) | grid")
+    run.add_argument("--model", default="real", choices=MODELS, help="real | path (default real)")
+    add_bn_backward(run, "constant", extra_help="; real model, norm center|bn")
+    run.add_argument("--experiment", default="pairs", choices=tuple(EXPERIMENTS),
+                     help="pairs (typical pairs, default) | grid")
     run.add_argument("--nets", type=int, default=64, help="networks sampled (default 64)")
     run.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
     run.add_argument("--batch", type=int, default=8,
                      help="networks per chunk: the unit of storage, resumption and distribution; "
                           "does not change results (default 8)")
-    run.add_argument("--backend", default="numba", help="numpy | numba | torch | cuda (default numba)")
+    run.add_argument("--backend", default="numba", choices=BACKENDS,
+                     help=" | ".join(BACKENDS) + " (default numba)")
     run.add_argument("--pairs", type=int, default=32,
                      help="typical pairs per network (default 32: a batch of M = 64 inputs; centring/BN over "
                           "M inputs lowers co-activation by arcsin(1/(M-1))/(2 pi) per layer)")
@@ -75,33 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "at L = 50)")
     run.add_argument("--points", type=int, default=256, help="grid points (default 256)")
     run.add_argument("--max-lag", type=int, default=64, dest="max_lag", help="ACF lags (default 64)")
-    keep = p.add_argument_group("results store and distributed runs")
-    where = keep.add_mutually_exclusive_group()
-    where.add_argument("--store", metavar="PATH",
-                       help="SQLite results store: chunks are written as they complete and reused by "
-                            "later runs (default: $SHATTERED_GRADIENTS_STORE, else "
-                            f"{_display_path(default_store_path())}); a corrupt or incompatible file "
-                            "is an error and is never modified")
-    where.add_argument("--no-store", action="store_true", dest="no_store",
-                       help="compute everything, read and write no store")
-    spread = keep.add_mutually_exclusive_group()
-    spread.add_argument("--workers", type=int, metavar="K",
-                        help="start a local Dask cluster of K worker processes for the chunks")
-    spread.add_argument("--scheduler", metavar="ADDRESS",
-                        help="send the chunks to the running Dask scheduler at ADDRESS (e.g. tcp://host:8786)")
+    add_store_options(p, what="chunks are written as they complete", executor=True)
     p.add_argument("--json", action="store_true", help="one JSON document on stdout, nothing else")
     return p
-
-
-def _display_path(path) -> str:
-    home = os.path.expanduser("~")
-    text = str(path)
-    return "~" + text[len(home):] if home != "/" and text.startswith(home + os.sep) else text
-
-
-def _choice(field: str, value: str, allowed) -> None:
-    if value not in allowed:
-        raise SpecError(field, value, "one of " + ", ".join(allowed))
 
 
 @contextmanager
@@ -122,30 +91,15 @@ def _progress(enabled: bool):
         yield show
 
 
-@contextmanager
-def _executor(args: argparse.Namespace):
-    if args.workers is None and args.scheduler is None:
-        yield None
-        return
-    from .distributed import dask_executor
-    with dask_executor(workers=args.workers, scheduler=args.scheduler) as executor:
-        yield executor
-
-
 def run(args: argparse.Namespace) -> dict:
-    _choice("--model", args.model, MODELS)
-    _choice("--bn-backward", args.bn_backward, STATS_BACKWARDS)
-    _choice("--backend", args.backend, BACKENDS)
-    _choice("--experiment", args.experiment, ("pairs", "grid"))
-    fields = {k: getattr(args, k) for k in ("depth", "width", "weight_gain", "alpha", "beta",
-                                            "gamma1", "gamma2", "norm", "init")}
-    if args.arch == "shallow":
-        fields["bias_std"] = args.bias_std
+    fields = given_values(args, SPEC_OPTIONS)
+    if args.arch != "shallow":
+        fields.pop("bias_std", None)  # the grid's first-layer biases: an experiment option here
     spec = make_spec(args.arch, **fields)
     if args.experiment == "pairs" and args.arch == "shallow":
         raise SpecError("--experiment", "pairs", "grid for ARCH=shallow (its typical-pair moments "
                         "depend on the inputs; see theory.derivations.shallow_covariance)")
-    if args.workers is not None and args.workers < 1:
+    if workers_error(args):
         raise SpecError("--workers", args.workers, "an integer >= 1 (local worker processes)")
     for name, value, low in (("nets", args.nets, 2), ("batch", args.batch, 1), ("seed", args.seed, 0)):
         if value < low:
@@ -160,13 +114,13 @@ def run(args: argparse.Namespace) -> dict:
     else:
         options = dict(points=args.points, max_lag=args.max_lag, bias_std=args.bias_std)
     # the experiment's own checks, before a store or a cluster is opened
-    runner.make_experiment(spec, args.experiment, args.model, dict(options, stats_backward=args.bn_backward))
-    store = None if args.no_store else (args.store or default_store_path())
+    make_experiment(spec, args.experiment, args.model, dict(options, bn_backward=args.bn_backward))
+    store = store_path(args)
     show = not args.json and sys.stderr.isatty()
-    with _progress(show) as tick, _executor(args) as executor:
+    with _progress(show) as tick, executor_of(args) as executor:
         result = runner.estimate(spec, args.experiment, model=args.model, nets=args.nets, seed=args.seed,
                                  chunk=args.batch, backend=args.backend, store=store, executor=executor,
-                                 progress=tick, stats_backward=args.bn_backward, **options)
+                                 progress=tick, bn_backward=args.bn_backward, **options)
     out = result.to_dict()
     out["backend"] = args.backend
     if args.experiment == "pairs" and args.model == "path":

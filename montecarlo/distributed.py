@@ -1,7 +1,7 @@
 """Distributed runs on Dask: ``--workers K`` (a local cluster) or ``--scheduler ADDRESS``.
 
 Each missing chunk of :func:`montecarlo.runner.estimate` becomes one Dask task
-(:func:`montecarlo.runner.compute_chunk`); the client receives the chunks as they complete
+(:func:`montecarlo.chunks.compute_chunk`); the client receives the chunks as they complete
 (``as_completed``), writes each to the results store at once and combines them in network
 order, so the result is bit-identical to a single-process run with the same seed.
 
@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 
 from theory.specs import SpecError
 
-from .runner import ChunkOutput, ChunkTask, compute_chunk
+from .chunks import ChunkOutput, ChunkTask, compute_chunk
 from .store import RunKey
 
 
@@ -101,44 +101,3 @@ def dask_executor(*, workers: int | None = None, scheduler: str | None = None,
     finally:
         if cluster is not None:
             cluster.close()
-
-
-def measure_speedup(spec=None, *, workers: int = 2, nets: int = 256, chunk: int = 16, seed: int = 0,
-                    backend: str = "numba", model: str = "real", **options) -> dict:
-    """Wall time of one typical-pairs run in this process vs on a local cluster of ``workers`` processes.
-
-    Both runs use no store and the same chunks; the cluster is started, and every worker (and
-    this process) has computed one untimed chunk, before the clock starts.  Returns the seconds,
-    their ratio, whether the results are bit-identical and ``os.getloadavg()`` before and after.
-    """
-    import json
-    import os
-    import time
-
-    from theory.specs import ResnetSpec
-
-    from .runner import estimate, make_experiment
-    spec = spec or ResnetSpec(depth=20, width=200, beta=1.0)
-    run = dict(nets=nets, seed=seed, chunk=chunk, backend=backend, model=model, **options)
-    warm = ChunkTask(make_experiment(spec, "pairs", model, options), seed + 1, 0, 1, backend)
-    load_before = os.getloadavg()
-    compute_chunk(warm)
-    t0 = time.perf_counter()
-    single = estimate(spec, **run)
-    t_single = time.perf_counter() - t0
-    with dask_executor(workers=workers) as executor:
-        executor.client.run(compute_chunk, warm)
-        t0 = time.perf_counter()
-        spread = estimate(spec, **run, executor=executor)
-        t_spread = time.perf_counter() - t0
-    return {"spec": spec.describe(), "nets": nets, "chunk": chunk, "backend": backend, "workers": workers,
-            "cores": os.cpu_count(), "single_process_s": t_single, "dask_s": t_spread,
-            "speedup": t_single / t_spread,
-            "bit_identical": json.dumps(single.to_dict()) == json.dumps(spread.to_dict()),
-            "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
-
-
-if __name__ == "__main__":  # python -m montecarlo.distributed: the speed-up of 2 local workers
-    import json as _json
-    import sys as _sys
-    _sys.stdout.write(_json.dumps(measure_speedup(), indent=1) + "\n")

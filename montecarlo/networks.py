@@ -27,12 +27,12 @@ import numpy as np
 
 from kernels.plan import LayerPlan
 from theory.pathsum import Block, block_of, forward_variance_step
+from kernels.plan import BN_BACKWARDS
 from theory.specs import CReLULLSpec, NetworkSpec, ShallowSpec, SpecError
 
 from . import sampling
 
 MODELS = ("real", "path")
-STATS_BACKWARDS = ("constant", "through")
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,7 +44,7 @@ class EnginePlan:
 
     spec: NetworkSpec
     model: str
-    stats_backward: str | None
+    bn_backward: str | None
     layers: LayerPlan
     log_forward_variance: np.ndarray
 
@@ -69,12 +69,12 @@ class EnginePlan:
         return scale
 
 
-def compile_spec(spec: NetworkSpec, model: str = "real", stats_backward: str = "constant") -> EnginePlan:
+def compile_spec(spec: NetworkSpec, model: str = "real", bn_backward: str = "constant") -> EnginePlan:
     """Build the :class:`EnginePlan` of a deep spec (ff, resnet, highway, crelu-ll)."""
     if model not in MODELS:
         raise SpecError("model", model, "one of " + ", ".join(MODELS))
-    if stats_backward not in STATS_BACKWARDS:
-        raise SpecError("bn_backward", stats_backward, "one of " + ", ".join(STATS_BACKWARDS))
+    if bn_backward not in BN_BACKWARDS:
+        raise SpecError("bn_backward", bn_backward, "one of " + ", ".join(BN_BACKWARDS))
     if isinstance(spec, ShallowSpec):
         raise SpecError("arch", spec.arch, "a deep architecture here (ff, resnet, highway, crelu-ll); "
                         "the shallow net is sampled by montecarlo.shallow")
@@ -93,10 +93,10 @@ def compile_spec(spec: NetworkSpec, model: str = "real", stats_backward: str = "
     skip = np.array([float(block.skip * mpmath.sqrt(v[l - 1] / v[l])) for l in range(1, L + 1)])
     branch = np.array([float(block.branch * sigma * mpmath.sqrt(v[l - 1] ** h / v[l]))
                        for l in range(1, L + 1)])
-    layers = LayerPlan(skip, branch, block.norm, stats_backward if model == "real" else "constant",
+    layers = LayerPlan(skip, branch, block.norm, bn_backward if model == "real" else "constant",
                        block.unit)
     log_v = np.array([float(mpmath.log(x)) for x in v])
-    return EnginePlan(spec, model, stats_backward if model == "real" else None, layers, log_v)
+    return EnginePlan(spec, model, bn_backward if model == "real" else None, layers, log_v)
 
 
 def gradients(plan: EnginePlan, kernel, seed: int, networks: range, inputs: str, n_inputs: int,

@@ -96,7 +96,7 @@ class PairsResult:
 
     spec: NetworkSpec
     model: str
-    stats_backward: str | None
+    bn_backward: str | None
     seed: int
     pairs: int
     depth: list[int]
@@ -122,7 +122,7 @@ class PairsResult:
                       "active": [e.to_dict() for e in self.active],
                       "coactive": [e.to_dict() for e in self.coactive]},
             "spec": self.spec.to_dict(), "seed": self.seed, "model": self.model,
-            "bn_backward": self.stats_backward, "pairs_per_net": self.pairs,
+            "bn_backward": self.bn_backward, "pairs_per_net": self.pairs,
             "experiment": "pairs",
         }
         if self.effective_rank is not None:
@@ -151,7 +151,7 @@ class PairsExperiment:
     spec: NetworkSpec
     model: str = "real"
     pairs: int = 32
-    stats_backward: str = "constant"
+    bn_backward: str = "constant"
     effective_rank: bool = False
 
     name: ClassVar[str] = "pairs"
@@ -171,7 +171,7 @@ class PairsExperiment:
                             "normalizes every neuron to ±1)")
         if not isinstance(self.effective_rank, (bool, np.bool_)):
             raise SpecError("effective_rank", self.effective_rank, "True or False")
-        plan = networks.compile_spec(self.spec, self.model, self.stats_backward)
+        plan = networks.compile_spec(self.spec, self.model, self.bn_backward)
         plan.variance_scale()  # fails fast when 2^L-type growth leaves float64
         object.__setattr__(self, "_plan", plan)
 
@@ -181,7 +181,7 @@ class PairsExperiment:
 
     def options(self) -> dict:
         """What besides spec, seed and backend determines a summary row (resolved values)."""
-        out = {"model": self.model, "pairs": int(self.pairs), "bn_backward": self.plan.stats_backward}
+        out = {"model": self.model, "pairs": int(self.pairs), "bn_backward": self.plan.bn_backward}
         if self.effective_rank:
             out["effective_rank"] = True
         return out
@@ -235,7 +235,7 @@ class PairsAccumulator:
         e = self.experiment
         scale = e.plan.variance_scale()
         L = e.spec.depth
-        return PairsResult(e.spec, e.model, e.plan.stats_backward, seed, e.pairs, list(range(1, L + 1)),
+        return PairsResult(e.spec, e.model, e.plan.bn_backward, seed, e.pairs, list(range(1, L + 1)),
                            self.grads.estimate(0, scale), self.grads.estimate(1, scale),
                            self.grads.ratio(1, 0), self.gates.estimate(0), self.gates.estimate(1),
                            self.ranks.estimate(0) if self.ranks is not None else None)
@@ -243,7 +243,7 @@ class PairsAccumulator:
 
 def typical_pairs(spec: NetworkSpec, *, model: str = "real", nets: int = 64, seed: int = 0,
                   batch: int = 8, backend: str = "numba", pairs: int = 32,
-                  stats_backward: str = "constant", effective_rank: bool = False,
+                  bn_backward: str = "constant", effective_rank: bool = False,
                   progress: Progress | None = None) -> PairsResult:
     """Variance, covariance and correlation of gradients for typical pairs at every depth.
 
@@ -256,7 +256,7 @@ def typical_pairs(spec: NetworkSpec, *, model: str = "real", nets: int = 64, see
     Stored, resumable and distributed runs: :func:`montecarlo.runner.estimate`.
     """
     _check_run(nets, batch, seed)
-    experiment = PairsExperiment(spec, model, pairs, stats_backward, effective_rank)
+    experiment = PairsExperiment(spec, model, pairs, bn_backward, effective_rank)
     return _run_in_process(experiment, nets, seed, batch, backend, progress)
 
 
@@ -349,7 +349,7 @@ class GridExperiment:
     points: int = 256
     max_lag: int = 64
     bias_std: float | None = None
-    stats_backward: str = "constant"
+    bn_backward: str = "constant"
     level_bins: int = 10
 
     name: ClassVar[str] = "grid"
@@ -369,7 +369,7 @@ class GridExperiment:
             raise SpecError("bias_std", bias_std, "a positive real number")
         plan = None
         if not self.shallow:
-            plan = networks.compile_spec(self.spec, self.model, self.stats_backward)
+            plan = networks.compile_spec(self.spec, self.model, self.bn_backward)
             if plan.layers.norm != "none":
                 # the grid's input layer x·v − b is not normalized (see kernels.plan.LayerPlan)
                 plan = dataclasses.replace(plan, layers=dataclasses.replace(plan.layers, first_norm="none"))
@@ -393,7 +393,7 @@ class GridExperiment:
         """What besides spec, seed and backend determines a summary row (resolved values)."""
         return {"model": self.model, "points": int(self.points), "max_lag": int(self.max_lag),
                 "bias_std": float(self.bias_std), "level_bins": int(self.level_bins),
-                "bn_backward": None if self.plan is None else self.plan.stats_backward}
+                "bn_backward": None if self.plan is None else self.plan.bn_backward}
 
     def _columns(self) -> dict[str, slice]:
         L, M, lags = self.layers, self.points, self.max_lag + 1
@@ -518,7 +518,7 @@ class GridAccumulator:
 
 def grid(spec: NetworkSpec, *, model: str = "real", nets: int = 20, seed: int = 0, batch: int = 4,
          backend: str = "numba", points: int = 256, max_lag: int = 64, bias_std: float | None = None,
-         stats_backward: str = "constant", level_bins: int = 10,
+         bn_backward: str = "constant", level_bins: int = 10,
          progress: Progress | None = None) -> GridResult:
     """The 1-D grid experiment of §1.1 (Fig. 1–4) on ``nets`` sampled networks.
 
@@ -527,7 +527,7 @@ def grid(spec: NetworkSpec, *, model: str = "real", nets: int = 20, seed: int = 
     Stored, resumable and distributed runs: :func:`montecarlo.runner.estimate`.
     """
     _check_run(nets, batch, seed)
-    experiment = GridExperiment(spec, model, points, max_lag, bias_std, stats_backward, level_bins)
+    experiment = GridExperiment(spec, model, points, max_lag, bias_std, bn_backward, level_bins)
     return _run_in_process(experiment, nets, seed, batch, backend, progress)
 
 

@@ -24,83 +24,16 @@ computes only what is missing and ends with exactly the uninterrupted numbers.
 """
 from __future__ import annotations
 
-import json
-import os
-import socket
-import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Callable
 
 import numpy as np
 
 from kernels import BACKENDS
-from theory.specs import NetworkSpec, SpecError, spec_from_dict
+from theory.specs import NetworkSpec, SpecError
 
-from .observables import EXPERIMENTS
+from .chunks import ChunkTask, FuturesExecutor, SerialExecutor, make_experiment, plan_chunks
 from .store import RunKey, Store, engine_version, open_store
-
-
-@dataclass(frozen=True)
-class ChunkTask:
-    """Networks ``[start, stop)`` of ``experiment`` with ``seed`` on ``backend``.
-
-    ``code_version``: the client's :func:`~montecarlo.store.engine_version`; a worker running
-    other code refuses the task instead of returning numbers that would be stored under it.
-    """
-
-    experiment: object
-    seed: int
-    start: int
-    stop: int
-    backend: str
-    code_version: str | None = None
-
-    @property
-    def networks(self) -> range:
-        return range(self.start, self.stop)
-
-
-@dataclass(frozen=True)
-class ChunkOutput:
-    rows: np.ndarray
-    seconds: float
-    worker: str
-
-
-def compute_chunk(task: ChunkTask) -> ChunkOutput:
-    """The summary rows of one chunk (runs wherever the executor puts it)."""
-    if task.code_version is not None and task.code_version != engine_version():
-        raise RuntimeError(f"this worker ({socket.gethostname()}:{os.getpid()}) runs engine version "
-                           f"{engine_version()}, the client {task.code_version}: install the same "
-                           "code on every worker")
-    t0 = time.perf_counter()
-    rows = task.experiment.summaries(task.seed, task.networks, task.backend)
-    return ChunkOutput(rows, time.perf_counter() - t0, f"{socket.gethostname()}:{os.getpid()}")
-
-
-class SerialExecutor:
-    """Computes the chunks one after the other in this process, in the order given."""
-
-    def run(self, tasks: list[ChunkTask]) -> Iterator[tuple[ChunkTask, ChunkOutput]]:
-        for task in tasks:
-            yield task, compute_chunk(task)
-
-
-class FuturesExecutor:
-    """Wraps a :class:`concurrent.futures.Executor` (threads or processes); yields as completed."""
-
-    def __init__(self, pool, compute: Callable[[ChunkTask], ChunkOutput] = compute_chunk):
-        self.pool, self.compute = pool, compute
-
-    def run(self, tasks):
-        from concurrent.futures import as_completed
-        futures = {self.pool.submit(self.compute, t): t for t in tasks}
-        try:
-            for fut in as_completed(futures):
-                yield futures[fut], fut.result()
-        finally:
-            for fut in futures:
-                fut.cancel()
 
 
 def as_executor(executor):
@@ -110,7 +43,7 @@ def as_executor(executor):
         return SerialExecutor()
     if hasattr(executor, "run") and not hasattr(executor, "submit"):
         return executor
-    if type(executor).__module__.split(".")[0] == "distributed":
+    if type(executor).__module__.split(".")[0] == "distributed":  # a dask Client
         from .distributed import DaskExecutor
         return DaskExecutor(executor)
     if hasattr(executor, "submit"):
@@ -134,69 +67,9 @@ class ChunkProgress:
         return self.reused + self.computed
 
 
-@dataclass(frozen=True)
-class Segment:
-    start: int
-    stop: int
-    stored: bool
-
-
-def plan_chunks(nets: int, chunk: int, stored: Iterable[tuple[int, int]] = ()) -> list[Segment]:
-    """A tiling of ``[0, nets)``: stored chunks where they cover most networks, new chunks elsewhere.
-
-    Minimizes the networks to compute (then the number of segments) by dynamic programming over
-    the boundaries of the stored chunks; gaps are cut at multiples of ``chunk``.
-    """
-    by_start: dict[int, list[int]] = {}
-    for a, b in stored:
-        if 0 <= a < b <= nets:
-            by_start.setdefault(a, []).append(b)
-    points = sorted({0, nets, *by_start, *(b for bs in by_start.values() for b in bs)})
-    best: dict[int, tuple[int, int, Segment | None]] = {nets: (0, 0, None)}  # p → (computed, segments, first)
-    for i in range(len(points) - 2, -1, -1):
-        p = points[i]
-        q = points[i + 1]
-        gap = best[q]
-        pieces = (q - 1) // chunk - p // chunk + 1  # aligned chunks covering [p, q)
-        choice = (gap[0] + (q - p), gap[1] + pieces, Segment(p, q, False))
-        for b in by_start.get(p, ()):
-            after = best[b]
-            cand = (after[0], after[1] + 1, Segment(p, b, True))
-            if cand[:2] < choice[:2]:
-                choice = cand
-        best[p] = choice
-    out: list[Segment] = []
-    p = 0
-    while p < nets:
-        seg = best[p][2]
-        if seg.stored:
-            out.append(seg)
-        else:
-            a = seg.start
-            while a < seg.stop:
-                b = min(seg.stop, (a // chunk + 1) * chunk)
-                out.append(Segment(a, b, False))
-                a = b
-        p = seg.stop
-    return out
-
-
 def _check_int(name: str, value, low: int, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise SpecError(name, value, f"an integer >= {low} ({what})")
-
-
-def make_experiment(spec: NetworkSpec, experiment: str, model: str, options: dict):
-    """The :mod:`montecarlo.observables` experiment object; unknown options raise SpecError."""
-    if experiment not in EXPERIMENTS:
-        raise SpecError("experiment", experiment, "one of " + ", ".join(EXPERIMENTS))
-    cls = EXPERIMENTS[experiment]
-    allowed = [f for f in cls.__dataclass_fields__ if f not in ("spec", "model")]
-    for name, value in options.items():
-        if name not in allowed:
-            raise SpecError(name, value, f"not an option of experiment {experiment}; its options are "
-                            + ", ".join(allowed))
-    return cls(spec, model=model, **options)
 
 
 def estimate(spec: NetworkSpec, experiment: str = "pairs", *, model: str = "real", nets: int = 64,
@@ -204,8 +77,8 @@ def estimate(spec: NetworkSpec, experiment: str = "pairs", *, model: str = "real
              progress: Callable[[ChunkProgress], None] | None = None, **options):
     """Estimate ``experiment`` (``pairs`` or ``grid``) on ``nets`` networks; see the module doc.
 
-    ``options``: the experiment's own (pairs: ``pairs``, ``stats_backward``; grid: ``points``,
-    ``max_lag``, ``bias_std``, ``stats_backward``, ``level_bins``).  ``chunk``: networks per
+    ``options``: the experiment's own (pairs: ``pairs``, ``bn_backward``; grid: ``points``,
+    ``max_lag``, ``bias_std``, ``bn_backward``, ``level_bins``).  ``chunk``: networks per
     chunk (the unit of storage, of resumption and of distribution; results do not depend on it).
     ``store``: None (nothing stored), a :class:`~montecarlo.store.Store` or a path.
     ``executor``: None (this process), a Dask ``Client`` or a ``concurrent.futures`` executor.
@@ -280,32 +153,3 @@ def _estimate(exp, nets, seed, chunk, backend, store: Store | None, executor, pr
         document["backend"] = backend
         store.put_result(key, nets, document)
     return result
-
-
-def experiment_of(key: RunKey):
-    """``(experiment, backend)`` of a stored run key (builds objects only; samples nothing).
-
-    Raises ``KeyError`` when this code cannot rebuild exactly that key (other options).
-    """
-    options = json.loads(key.options)
-    backend = options.pop("backend")
-    model = options.pop("model")
-    stats_backward = options.pop("bn_backward", None) or "constant"
-    exp = make_experiment(spec_from_dict(json.loads(key.spec)), key.experiment, model,
-                          dict(options, stats_backward=stats_backward))
-    if RunKey.of(exp, key.seed, backend, key.code_version) != key:
-        raise KeyError(f"run {key.digest()} cannot be rebuilt by this code (options {key.options})")
-    return exp, backend
-
-
-def combine_stored(store: Store, key: RunKey, nets: int):
-    """The result of networks ``0..nets−1`` from stored chunks only (``KeyError`` if any is missing)."""
-    exp, _ = experiment_of(key)
-    plan = plan_chunks(nets, max(nets, 1), store.chunk_ranges(key))
-    missing = [(s.start, s.stop) for s in plan if not s.stored]
-    if missing:
-        raise KeyError(f"networks {missing} of run {key.digest()} are not stored in {store.path}")
-    acc = exp.accumulator()
-    for s in plan:
-        acc.add(store.load_chunk(key, s.start, s.stop, exp.width()))
-    return acc.result(key.seed)

@@ -546,18 +546,6 @@ class Store:
         return [{"run": rid, "nets": nets, "code_version": version, "current": version == engine_version(),
                  "document": json.loads(doc)} for rid, version, nets, doc in rows]
 
-    def load_result(self, run: int | StoredRun, nets: int | None = None):
-        """The result object (PairsResult / GridResult) of networks ``0..nets−1`` of a stored run.
-
-        Rebuilt from the stored chunks alone (no network is recomputed); ``nets`` defaults to
-        every contiguously stored network.  Raises ``KeyError`` when chunks are missing.
-        """
-        from .runner import combine_stored
-        stored = run if isinstance(run, StoredRun) else next((r for r in self.runs() if r.id == run), None)
-        if stored is None:
-            raise KeyError(f"run #{run} is not in {self.path}")
-        return combine_stored(self, stored.key, stored.contiguous if nets is None else nets)
-
 
 def open_store(store: "Store | str | os.PathLike | None") -> tuple[Store | None, bool]:
     """``(Store, owned)`` for a Store, a path or None (no store); ``owned``: the caller must close it."""

@@ -1,7 +1,7 @@
 """Find and load stored results: grid runs from the results store, the ``theory.verify`` document.
 
 Nothing here samples a network: results are rebuilt from stored chunks
-(:meth:`montecarlo.store.Store.load_result`), and one network's centred ``df/dx`` (Fig. 1's
+(:func:`montecarlo.results.load_result`), and one network's centred ``df/dx`` (Fig. 1's
 top row) is read from the per-network summary rows that every grid chunk keeps; network 0's gate
 raster (Fig. 4's top row) from its ``grid-raster`` document (:mod:`montecarlo.raster`); the CIFAR-10
 runs of Fig. 5 and Fig. 6 from their ``fig5-convnets`` and ``fig6-training`` documents (nothing
@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from montecarlo.results import load_result
 from montecarlo.store import Store, StoreError, StoredRun, canonical_json, default_store_path, engine_version
-from theory.specs import NetworkSpec
+from theory.specs import NetworkSpec, spec_command_args, spec_from_dict
 
 from .catalog import GRID_ENTRIES, GridEntry
 
@@ -87,14 +88,13 @@ def find_grid_run(runs: list[StoredRun], spec: NetworkSpec) -> StoredRun | None:
 
 def single_network_gradient(store: Store, run: StoredRun) -> np.ndarray | None:
     """Network 0's centred gradient ``z = df/dx − mean`` on the grid, read from its stored summary row."""
-    from montecarlo.runner import make_experiment  # builds the row layout only; samples nothing
-    from theory.specs import spec_from_dict
+    from montecarlo.chunks import make_experiment  # builds the row layout only; samples nothing
     opts = dict(run.options)
     opts.pop("backend", None)
     model = opts.pop("model")
     stats = opts.pop("bn_backward", None) or "constant"
     try:
-        exp = make_experiment(spec_from_dict(run.spec), "grid", model, dict(opts, stats_backward=stats))
+        exp = make_experiment(spec_from_dict(run.spec), "grid", model, dict(opts, bn_backward=stats))
         first = next(((a, b) for a, b in store.chunk_ranges(run.key) if a == 0), None)
         if first is None:
             return None
@@ -151,7 +151,7 @@ def load_inputs(store_path: str | Path | None = None, results: str | Path | None
                 if run is None:
                     inputs.missing.append(e)
                     continue
-                result = store.load_result(run, run.contiguous)
+                result = load_result(store, run, run.contiguous)
                 inputs.grid[e.name] = GridSeries(e, run, result, single_network_gradient(store, run),
                                                  load_raster(store, run) if "fig4" in e.figures else None)
             inputs.fig5 = load_fig5(store)
@@ -163,16 +163,9 @@ def load_inputs(store_path: str | Path | None = None, results: str | Path | None
 
 def montecarlo_command(run: StoredRun) -> str:
     """The ``python -m montecarlo`` command line that computes (or re-reads) a stored grid run."""
-    spec = dict(run.spec)
-    arch = spec.pop("arch")
-    flags = {"depth": "--depth", "width": "--width", "weight_gain": "--weight-gain", "alpha": "--alpha",
-             "beta": "--beta", "gamma1": "--gamma1", "gamma2": "--gamma2", "norm": "--norm",
-             "init": "--init", "bias_std": "--bias-std"}
-    parts = ["python -m montecarlo", arch]
-    for key, value in spec.items():
-        if value is None or key not in flags or (arch == "shallow" and key == "depth"):
-            continue
-        parts.append(f"{flags[key]} {value:g}" if isinstance(value, float) else f"{flags[key]} {value}")
+    spec = spec_from_dict(run.spec)
+    arch = spec.arch
+    parts = ["python -m montecarlo", arch, *spec_command_args(spec)]
     opts = run.options
     parts += ["--experiment grid", f"--model {opts.get('model', 'real')}", f"--points {opts.get('points')}",
               f"--max-lag {opts.get('max_lag')}", f"--nets {run.contiguous}", f"--seed {run.key.seed}",

@@ -102,7 +102,7 @@ def write_rasters(store: str, names: Sequence[str] | None = None, log=print) -> 
     Returns the number of entries that have a raster afterwards.
     """
     from montecarlo.raster import write_raster
-    from montecarlo.runner import experiment_of
+    from montecarlo.chunks import experiment_of
     from montecarlo.store import Store
 
     from .data import find_grid_run

@@ -9,7 +9,8 @@ from kernels import get_kernel
 from montecarlo import networks
 from montecarlo import raster as R
 from montecarlo.observables import GridExperiment, layer_activation_summary
-from montecarlo.runner import estimate, experiment_of, make_experiment
+from montecarlo.chunks import experiment_of, make_experiment
+from montecarlo.runner import estimate
 from montecarlo.store import RunKey, Store, engine_version
 from reports import figures as F
 from reports.catalog import fig4_entries, fig4_layers

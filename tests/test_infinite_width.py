@@ -98,7 +98,7 @@ def test_bn_feedforward_gradient_growth_is_one_over_one_minus_one_over_pi():
 @pytest.mark.parametrize("M", [8, 64, math.inf])
 def test_bn_through_gives_correlation_minus_one_over_m_minus_one(M):
     spec = make_spec("ff", depth=6, norm="bn")
-    r = iw.infinite_width_moments(spec, batch_size=M, stats_backward="through")
+    r = iw.infinite_width_moments(spec, batch_size=M, bn_backward="through")
     expected = 0.0 if M == math.inf else -1 / (M - 1)
     np.testing.assert_allclose(r["layer_curves"]["correlation"], expected, atol=1e-14)
     assert all(v > 0 for v in r["layer_curves"]["variance"])
@@ -128,7 +128,7 @@ def test_c0_one_keeps_correlation_one_without_normalization():
 def test_correlations_are_in_minus_one_one(spec, c0, M, mode):
     if mode == "through" and getattr(spec, "norm", "none") == "bn" and M != math.inf:
         c0 = 0.0
-    r = iw.infinite_width_moments(spec, c0=c0, batch_size=M, stats_backward=mode)
+    r = iw.infinite_width_moments(spec, c0=c0, batch_size=M, bn_backward=mode)
     for sense in ("curves", "layer_curves"):
         corr = np.array(r[sense]["correlation"])
         assert np.all(np.abs(corr) <= 1 + 1e-9), corr

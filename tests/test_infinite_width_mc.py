@@ -69,8 +69,8 @@ def test_agreement_at_width_200_within_monte_carlo_error():
 
 def test_bn_through_statistics_against_real_networks():
     spec = make_spec("ff", depth=4, width=200, norm="bn")
-    res = mc(spec, 128, seed=7, stats_backward="through")
-    pred = infinite_width_moments(spec, stats_backward="through")["layer_curves"]
+    res = mc(spec, 128, seed=7, bn_backward="through")
+    pred = infinite_width_moments(spec, bn_backward="through")["layer_curves"]
     crit = z_crit(8)
     for d in range(4):
         assert abs(res.variance[d].z(pred["variance"][d])) < crit

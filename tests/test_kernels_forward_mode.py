@@ -101,7 +101,7 @@ def test_grid_derivative_matches_the_backward_row_sums(spec):
 
 def test_grid_derivative_falls_back_to_the_backward_pass_when_statistics_are_differentiated():
     spec = ResnetSpec(depth=4, width=16, beta=0.5, norm="bn")
-    plan = networks.compile_spec(spec, stats_backward="through")
+    plan = networks.compile_spec(spec, bn_backward="through")
     grads, _ = networks.gradients(plan, get_kernel("numba"), 1, range(2), "grid", 16, keep="input")
     got, _ = networks.grid_derivative(plan, get_kernel("numba"), 1, range(2), 16)
     assert np.array_equal(got, grads[:, 0].astype(np.float64).sum(axis=1))

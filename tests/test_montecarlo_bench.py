@@ -6,7 +6,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from montecarlo import bench, bench_peers, sampling  # noqa: E402
+from montecarlo import sampling  # noqa: E402
+from montecarlo.bench import grid as bench  # noqa: E402
+from montecarlo.bench import peers as bench_peers  # noqa: E402
 from theory.specs import ResnetSpec  # noqa: E402
 
 TINY = ["--depth", "3", "--width", "16", "--points", "32", "--nets", "2", "--torch-nets", "2",

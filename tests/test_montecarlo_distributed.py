@@ -16,7 +16,8 @@ pytest.importorskip("distributed")
 
 from montecarlo.distributed import DaskExecutor, dask_executor  # noqa: E402
 from montecarlo.observables import grid, typical_pairs  # noqa: E402
-from montecarlo.runner import compute_chunk, estimate  # noqa: E402
+from montecarlo.chunks import compute_chunk  # noqa: E402
+from montecarlo.runner import estimate  # noqa: E402
 from montecarlo.store import Store  # noqa: E402
 from theory.specs import FeedforwardSpec, ResnetSpec  # noqa: E402
 

@@ -50,7 +50,7 @@ def test_resnet_keeps_variance_2_to_the_d_and_decays_slower_than_three_quarters(
 
 def test_batchnorm_through_statistics_gives_correlation_minus_one_over_M_minus_one():
     r = typical_pairs(FeedforwardSpec(depth=3, width=64, norm="bn"), nets=40, seed=4,
-                      pairs=PAIRS, backend="torch", batch=20, stats_backward="through")
+                      pairs=PAIRS, backend="torch", batch=20, bn_backward="through")
     for est in r.correlation:
         assert abs(est.z(-1.0 / (2 * PAIRS - 1))) < Z_MAX, est
 

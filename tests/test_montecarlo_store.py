@@ -17,7 +17,9 @@ import pytest
 
 from montecarlo import runner
 from montecarlo.observables import PairsExperiment, grid, typical_pairs
-from montecarlo.runner import Segment, estimate, plan_chunks
+from montecarlo.chunks import Segment, plan_chunks
+from montecarlo.results import load_result
+from montecarlo.runner import estimate
 from montecarlo.store import (SCHEMA_VERSION, RunKey, Store, StoreError, default_store_path, engine_version)
 from theory.specs import FeedforwardSpec, ResnetSpec, ShallowSpec
 
@@ -69,11 +71,11 @@ def test_key_is_canonical_and_complete():
     assert json.loads(a.options) == {"model": "real", "pairs": 3, "bn_backward": "constant", "backend": "numba"}
     others = [RunKey.of(PairsExperiment(SPEC, pairs=4), 3, "numba"), RunKey.of(PairsExperiment(SPEC, pairs=3), 4, "numba"),
               RunKey.of(PairsExperiment(SPEC, pairs=3), 3, "torch"),
-              RunKey.of(PairsExperiment(SPEC, pairs=3, stats_backward="through"), 3, "numba"),
+              RunKey.of(PairsExperiment(SPEC, pairs=3, bn_backward="through"), 3, "numba"),
               RunKey.of(PairsExperiment(SPEC, "path", pairs=3), 3, "numba")]
     assert len({a, *others}) == 6
     # the path model has no batch statistics to differentiate: bn-backward does not split its runs
-    assert RunKey.of(PairsExperiment(SPEC, "path", pairs=3, stats_backward="through"), 3, "numba") == others[-1]
+    assert RunKey.of(PairsExperiment(SPEC, "path", pairs=3, bn_backward="through"), 3, "numba") == others[-1]
     assert len(engine_version()) == 16 and engine_version() == a.code_version
 
 
@@ -115,7 +117,7 @@ def test_stored_run_equals_in_process_and_second_run_computes_nothing(tmp_path):
     with Store(path) as store:  # reports: a finished result, rebuilt from chunks only
         [run] = store.runs()
         assert run.finished == (10, 14)
-        assert _dump(store.load_result(run.id, 10)) == _reference()
+        assert _dump(load_result(store, run.id, 10)) == _reference()
         assert [r["nets"] for r in store.results()] == [10, 14]
 
 

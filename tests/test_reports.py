@@ -270,11 +270,12 @@ def no_sampling(monkeypatch):
     import montecarlo.networks
     import montecarlo.observables
     import montecarlo.raster
+    import montecarlo.chunks
     import montecarlo.runner
 
     def boom(*args, **kwargs):
         raise AssertionError("the report ran an experiment")
-    for mod, name in ((montecarlo.runner, "estimate"), (montecarlo.runner, "compute_chunk"),
+    for mod, name in ((montecarlo.runner, "estimate"), (montecarlo.chunks, "compute_chunk"),
                       (montecarlo.observables, "grid"), (montecarlo.observables, "typical_pairs"),
                       (montecarlo.observables, "_shallow_grid"), (montecarlo.networks, "gradients"),
                       (montecarlo.raster, "write_raster"), (montecarlo.convnets.training, "train_run"),

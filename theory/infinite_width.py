@@ -58,7 +58,7 @@ are uncorrelated) the batch is exchangeable and ``pair = other``.
   eigenvalues of the centred kernel, and direction and radius are treated as independent
   (an approximation of relative order ``c0/M``; exact again at ``M = ∞``).
 
-**BN backward through the statistics** (``stats_backward="through"``, autograd's training
+**BN backward through the statistics** (``bn_backward="through"``, autograd's training
 mode): ``J_BNᵀ h = (P − ŷŷᵀ) h / σ`` projects onto the ``M − 2`` directions orthogonal to
 ``1`` and to the normalized input ``ŷ``; then ``1ᵀ g = 0`` for every neuron and the gradient
 correlation of a feedforward net is exactly ``−1/(M − 1)`` at every depth.  Its trace is
@@ -92,7 +92,7 @@ from .specs import NetworkSpec, ShallowSpec, SpecError
 
 #: Default batch size: the Monte Carlo default of 32 pairs per network, 2·32 inputs.
 DEFAULT_BATCH_SIZE = 64
-STATS_BACKWARDS = ("constant", "through")
+BN_BACKWARDS = ("constant", "through")
 INF = math.inf
 
 
@@ -257,12 +257,12 @@ class MeanFieldMap:
     """Real networks at infinite width: arc-cosine forward, gate moments backward, batch statistics.
 
     ``norm``: none | center | bn; ``unit``: relu | crelu-mirrored (linear at init: φ(u) = u,
-    gate moment 1); ``stats_backward``: constant (default, the theorems' model) | through.
+    gate moment 1); ``bn_backward``: constant (default, the theorems' model) | through.
     """
 
     norm: str = "none"
     unit: str = "relu"
-    stats_backward: str = "constant"
+    bn_backward: str = "constant"
 
     def preactivation(self, K: PairKernel) -> tuple[np.ndarray, float]:
         """``(kernel of u = norm(x), R)``: BN returns the unit-diagonal kernel and ``R = E[1/σ²]``."""
@@ -290,7 +290,7 @@ class MeanFieldMap:
     def backward(self, K: PairKernel) -> np.ndarray:
         u, R = self.preactivation(K)
         gamma = self.gate_vector(K)
-        if self.stats_backward == "constant" or self.norm == "none":
+        if self.bn_backward == "constant" or self.norm == "none":
             return R * np.diag(gamma)
         if self.norm == "center":  # h ↦ P h: A G = P (Γ ⊙ G) P
             return np.column_stack([center_vector(gamma * e, K.M) for e in np.eye(3)])
@@ -389,7 +389,7 @@ def gradient_curves(ops: Sequence[np.ndarray], M: float) -> dict[str, dict[str, 
 
 
 # ----------------------------------------------------------------------------- public API
-def _check_batch(batch_size: Any, norm: str, stats_backward: str, c0: float) -> float:
+def _check_batch(batch_size: Any, norm: str, bn_backward: str, c0: float) -> float:
     allowed = "an integer >= 2 or inf (inputs per batch; the Monte Carlo default is 2 x 32 pairs = 64)"
     if isinstance(batch_size, bool):
         raise SpecError("batch_size", batch_size, allowed)
@@ -416,16 +416,16 @@ def _check_c0(c0: Any) -> float:
     return float(c0)
 
 
-def mean_field_map(spec: NetworkSpec, stats_backward: str = "constant") -> tuple[Block, MeanFieldMap]:
+def mean_field_map(spec: NetworkSpec, bn_backward: str = "constant") -> tuple[Block, MeanFieldMap]:
     """The block and the infinite-width per-layer map of a deep spec."""
-    if stats_backward not in STATS_BACKWARDS:
-        raise SpecError("stats_backward", stats_backward, "one of " + ", ".join(STATS_BACKWARDS))
+    if bn_backward not in BN_BACKWARDS:
+        raise SpecError("bn_backward", bn_backward, "one of " + ", ".join(BN_BACKWARDS))
     block = block_of(spec)
-    return block, MeanFieldMap(block.norm, block.unit, stats_backward)
+    return block, MeanFieldMap(block.norm, block.unit, bn_backward)
 
 
 def infinite_width_moments(spec: NetworkSpec, c0: float = 0.0, batch_size: Any = DEFAULT_BATCH_SIZE,
-                           stats_backward: str = "constant", input_variance: float = 1.0) -> dict[str, Any]:
+                           bn_backward: str = "constant", input_variance: float = 1.0) -> dict[str, Any]:
     """Gradient moments of typical pairs at infinite width (same keys as ``path_moments`` and more).
 
     ``c0``: the correlation of the two inputs of a pair; ``batch_size``: ``M`` (int ≥ 2 or
@@ -440,8 +440,8 @@ def infinite_width_moments(spec: NetworkSpec, c0: float = 0.0, batch_size: Any =
         raise SpecError("arch", spec.arch, "a deep architecture; the shallow net's covariance is exact "
                         "at every width (theory.derivations.shallow_covariance)")
     c0 = _check_c0(c0)
-    block, layer_map = mean_field_map(spec, stats_backward)
-    M = _check_batch(batch_size, block.norm, stats_backward, c0)
+    block, layer_map = mean_field_map(spec, bn_backward)
+    M = _check_batch(batch_size, block.norm, bn_backward, c0)
     q0 = float(input_variance)
     prop = propagate(block, spec.depth, spec.weight_gain, layer_map, PairKernel(q0, c0 * q0, 0.0, M))
     out = gradient_curves(prop.operators, M)
@@ -456,7 +456,7 @@ def infinite_width_moments(spec: NetworkSpec, c0: float = 0.0, batch_size: Any =
                     **{k: [g[k] for g in prop.gates] for k in ("preactivation_correlation", "active", "coactive")}}
     doc["batch_size"] = M
     doc["c0"] = c0
-    doc["bn_backward"] = stats_backward if block.norm != "none" else None
+    doc["bn_backward"] = bn_backward if block.norm != "none" else None
     return doc
 
 

@@ -25,28 +25,34 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from kernels.plan import BN_BACKWARDS as KERNEL_BN_BACKWARDS
+
 META_KEY = "option"
 
 #: how batch-norm (or mean-centring) statistics are differentiated: held constant (the theorems'
 #: model: BN rescales path-weights) or differentiated through (autograd in training mode)
-BN_BACKWARDS = ("constant", "through")
+BN_BACKWARDS = KERNEL_BN_BACKWARDS  # declared with the kernels that implement them
 BN_BACKWARD_ALIASES = {"autograd": "through"}
 BN_BACKWARD_HELP = ("how batch statistics (BN, centring) are differentiated: constant = treated as "
                     "constants (the theorems' model) | through = differentiated through, as autograd does "
                     "in training mode ('autograd' is accepted for through)")
 
 
+class OptionValueError(ValueError, argparse.ArgumentTypeError):
+    """A value outside an option's allowed set (argparse prints the message as the usage error)."""
+
+
 def bn_backward(value: str) -> str:
     """The canonical name of a BN-derivative setting (``autograd`` → ``through``).
 
-    Raises ``ValueError`` naming the value and the allowed names (argparse turns it into a
-    usage error when this is a ``type=``).
+    Raises :class:`OptionValueError` (a ``ValueError``) naming the value and the allowed names;
+    as an argparse ``type=`` it becomes the usage error.
     """
     value = BN_BACKWARD_ALIASES.get(value, value)
     if value not in BN_BACKWARDS:
         allowed = ", ".join(BN_BACKWARDS) + " (alias: " + ", ".join(
             f"{a} = {b}" for a, b in BN_BACKWARD_ALIASES.items()) + ")"
-        raise ValueError(f"bn_backward={value!r} is not allowed: one of {allowed}")
+        raise OptionValueError(f"bn_backward={value!r} is not allowed: one of {allowed}")
     return value
 
 

@@ -23,7 +23,8 @@ from typing import Any, Sequence
 
 from . import cli
 from .pathsum import PAPER_THM3_OFFSET, path_moments
-from .specs import ARCHS, NORMS, ShallowSpec, SpecError, make_spec
+from .options import add_bn_backward, add_options, flag_of, given_values
+from .specs import ARCHS, SPEC_OPTIONS, ShallowSpec, SpecError, make_spec
 
 MODELS = ("path", "infinite-width")
 
@@ -42,17 +43,7 @@ def build_parser() -> cli.Parser:
                + DEPTH_CONVENTION,
         formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     p.add_argument("arch", metavar="ARCH", choices=ARCHS, help="one of: " + ", ".join(ARCHS))
-    p.add_argument("--depth", type=int, help="L, layers between the neuron and the output (default 10; shallow: 1)")
-    p.add_argument("--width", type=int, help="N, neurons per layer (default 200; the path model is exact at any N)")
-    p.add_argument("--alpha", type=float, help="resnet block rescaling alpha (default 1)")
-    p.add_argument("--beta", type=float, help="resnet branch rescaling beta (default 1)")
-    p.add_argument("--gamma1", type=float, help="highway skip scale gamma1 (default sqrt(1 - 1/L))")
-    p.add_argument("--gamma2", type=float, help="highway branch scale gamma2 (default sqrt(1 - gamma1^2))")
-    p.add_argument("--norm", choices=NORMS, help="ff/resnet normalization (default none)")
-    p.add_argument("--weight-gain", "--gain", type=float, dest="weight_gain",
-                   help="c in the weight variance sigma^2 = c/N (default 2 = He; shallow and crelu-ll: 1)")
-    p.add_argument("--bias-std", type=float, dest="bias_std", help="shallow: standard deviation of the biases (default 1)")
-    p.add_argument("--init", choices=("gaussian", "orthogonal"), help="crelu-ll: weight init (default gaussian)")
+    add_options(p.add_argument_group("architecture (theory.specs; omitted = the spec's default)"), SPEC_OPTIONS)
     p.add_argument("--x", type=float, help="shallow: first input (default 0)")
     p.add_argument("--x-prime", type=float, dest="x_prime", help="shallow: second input (default 1)")
     p.add_argument("--model", choices=MODELS, default="path",
@@ -61,25 +52,18 @@ def build_parser() -> cli.Parser:
     p.add_argument("--batch-size", dest="batch_size", type=float, metavar="M",
                    help="infinite-width model: inputs per batch for centering/BN statistics "
                         "(default 64 = the Monte Carlo's 32 pairs; 'inf' allowed)")
-    p.add_argument("--bn-backward", dest="bn_backward", choices=("constant", "through"),
-                   help="infinite-width model: BN/centering statistics treated as constants when "
-                        "differentiating (default; the theorems' model) or differentiated through")
+    add_bn_backward(p, extra_help="; infinite-width model only (default constant)")
     p.add_argument("--curve", action="store_true", help="also print the whole depth curve d = 1..L")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     return p
 
 
-SPEC_ARGS = ("depth", "width", "alpha", "beta", "gamma1", "gamma2", "norm", "weight_gain", "bias_std", "init")
-
-
 def spec_from_args(args: Any, prog: str):
     """Build the spec from parsed arguments; a bad value exits 2 with a message naming it."""
-    fields = {k: getattr(args, k) for k in SPEC_ARGS if getattr(args, k, None) is not None}
     try:
-        return make_spec(args.arch, **fields)
+        return make_spec(args.arch, **given_values(args, SPEC_OPTIONS))
     except SpecError as exc:
-        flag = "/".join("--" + f.strip().replace("_", "-")
-                        for f in exc.field.split(","))
+        flag = "/".join(flag_of(f.strip(), SPEC_OPTIONS) for f in exc.field.split(","))
         cli.usage_error(prog, f"{flag}: {exc}")
 
 
@@ -93,7 +77,7 @@ def predict_infinite_width(spec, c0: float = 0.0, batch_size: Any = None,
     """The infinite-width document: the path model's keys plus ``forward``, ``gates``, ``batch_size``."""
     from .infinite_width import DEFAULT_BATCH_SIZE, infinite_width_moments
     M = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
-    result = infinite_width_moments(spec, c0=c0, batch_size=M, stats_backward=bn_backward)
+    result = infinite_width_moments(spec, c0=c0, batch_size=M, bn_backward=bn_backward)
     doc: dict[str, Any] = {"arch": spec.arch, "model": "infinite-width", "spec": spec.to_dict(),
                            "depth": spec.depth}
     doc.update(variance=result["variance"], covariance=result["covariance"],
@@ -166,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         doc = predict(spec, args.model, args.x, args.x_prime, 0.0 if args.c0 is None else args.c0,
                       args.batch_size, args.bn_backward or "constant")
     except SpecError as exc:
-        cli.usage_error(prog, "--" + exc.field.replace("_", "-").replace("stats-backward", "bn-backward")
+        cli.usage_error(prog, "--" + exc.field.replace("_", "-").replace("bn-backward", "bn-backward")
                         + f": {exc}")
     if args.json:
         if not args.curve:

@@ -31,9 +31,10 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from kernels.plan import NORMS  # declared with the kernels that implement them
+
 from .options import Option, command_args, option, options_of
 
-NORMS = ("none", "center", "bn")
 CRELU_INITS = ("gaussian", "orthogonal")
 GAMMA_TOLERANCE = 1e-9
 

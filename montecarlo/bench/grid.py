@@ -16,7 +16,7 @@ averaged over networks with a standard error.
   is reported beside the rates, which count the dense products — each column drawn right before
   its product; the grid experiment's activation histograms are not part of the race); the torch
   kernel is an extra row on the very same networks;
-* **autograd_loop**, **torch_func_vmap** — the peers of :mod:`montecarlo.bench_peers`, on their
+* **autograd_loop**, **torch_func_vmap** — the peers of :mod:`montecarlo.bench.peers`, on their
   own independent networks (``torch.randn``), sampling included in their time.
 
 Figures: networks/s; GFLOP/s counting ``4·M·N²·(L−1)`` flops per network (forward and backward
@@ -65,7 +65,8 @@ from kernels import get_kernel
 from kernels.blas_threads import single_threaded_blas, worker_count
 from theory.specs import FeedforwardSpec, NetworkSpec, ResnetSpec
 
-from . import bench_peers, networks, observables, sampling
+from .. import networks, observables, sampling
+from . import peers as bench_peers
 from .estimators import StreamingMoments
 
 FALSE_ALARM = 1e-3
@@ -526,7 +527,3 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(format_table(result), end="")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

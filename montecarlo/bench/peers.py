@@ -8,7 +8,7 @@ the 1-D grid, for whole random networks — from the same block
 written once from :func:`theory.pathsum.block_of` (``s, b, norm`` of the spec), on the
 *unscaled* network (the engine's exact rescaling only changes df/dx by a constant factor, which
 the ACF does not see).  Batch statistics (centering / BN over the ``M`` inputs of a network) are
-``.detach()``-ed: that is the engine's default ``stats_backward='constant'`` (the theorems'
+``.detach()``-ed: that is the engine's default ``bn_backward='constant'`` (the theorems'
 model); without it autograd would differentiate through the mean and variance.
 
 * :func:`autograd_loop` — one network at a time: sample ``W`` with ``torch.randn``, forward the
