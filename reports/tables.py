@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-CONFIRMED, DEVIATES, INCONCLUSIVE = "confirmed", "deviates", "inconclusive"
+from theory.claims import claim_verdict
+from theory.decision import CONFIRMED, DEVIATES, INCONCLUSIVE
+
 SHORT = {CONFIRMED: "conf.", DEVIATES: "dev.", INCONCLUSIVE: "inc.", "not applicable": "n/a", "n/a": "n/a"}
 
 
@@ -42,27 +44,6 @@ def format_uncertainty(value: float | None, stderr: float | None) -> str:
     return text + (f"e{exponent}" if exponent else "")
 
 
-def overall_verdict(c: dict) -> str:
-    """One word per claim from its columns (see the module doc of theory.verify)."""
-    path, real, iw = (c.get(k) or {} for k in ("path", "real", "infinite_width"))
-    if c.get("symbolic") == "fail" or path.get("verdict") == DEVIATES:
-        return "DEFECT"
-    rv = real.get("verdict")
-    if c.get("kind") == "empirical" and real.get("agree_across_settings") is False:  # CIFAR-10 claims
-        words = {CONFIRMED: "holds", DEVIATES: "does not hold", INCONCLUSIVE: "inconclusive"}
-        return "; ".join(f"{words.get(s['verdict'], s['verdict'])} ({s['loss']}, BN {s['bn_backward']})"
-                         for s in real.get("settings", []))
-    if c.get("kind") == "empirical":
-        return {CONFIRMED: "holds", DEVIATES: "does not hold", INCONCLUSIVE: "inconclusive"}.get(rv, "not measured")
-    if rv == CONFIRMED:
-        return "holds for real nets"
-    if rv == DEVIATES:
-        return "Assumption 1 only" + (" (explained at infinite width)" if iw.get("verdict") == CONFIRMED else "")
-    if rv == INCONCLUSIVE:
-        return "inconclusive"
-    return "symbolic pass" if c.get("symbolic") == "pass" else "not measured"
-
-
 def _headline_stderr(entry: dict) -> float | None:
     for d in entry.get("depths", []) or []:
         if d.get("depth") == entry.get("depth"):
@@ -91,7 +72,7 @@ def table_rows(doc: dict) -> list[dict[str, Any]]:
         real = measured_cell(c.get("real"))
         rows.append({"id": c["id"], "ref": c.get("paper_ref", ""), "closed_form": c.get("closed_form", ""),
                      "closed_form_latex": c.get("closed_form_latex", ""), "symbolic": c.get("symbolic", "n/a"),
-                     "path": path, "infinite_width": iw, "real": real, "verdict": overall_verdict(c),
+                     "path": path, "infinite_width": iw, "real": real, "verdict": claim_verdict(c),
                      "summary": c.get("summary", "")})
     return rows
 

@@ -223,7 +223,7 @@ def test_verify_decides_each_stored_setting_and_names_the_command_when_nothing_i
     assert grad["real"]["alpha"] == pytest.approx(1e-3 / 4)  # 2 claims x 2 settings
     # the headline cell shows the test that rejected: feedforward's own log-decay (≈ 0 < log 2)
     assert grad["real"]["estimate"] == pytest.approx(0.0, abs=0.05) and "own" not in grad["real"]
-    from reports.tables import overall_verdict
+    from theory.claims import claim_verdict as overall_verdict
     assert overall_verdict(grad) == ("does not hold (cross_entropy, BN autograd); "
                                      "holds (sum, BN constant)")
     assert overall_verdict(eff) == "holds"

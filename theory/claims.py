@@ -31,6 +31,53 @@ GAUSSIAN_WEIGHTS = "weights i.i.d. Gaussian, mean zero, independent of the gates
 BN_CONSTANT = "batch-norm statistics treated as constants when differentiating"
 EMPIRICAL = "empirical: decided by Monte Carlo on real networks only"
 
+#: lag-1 autocorrelation of df/dx along the grid for white noise (independent values) and for brown
+#: noise (a random walk: neighbouring values nearly equal) — the targets of the §1.1 noise claims
+WHITE_ACF, BROWN_ACF = 0.0, 1.0
+#: the convnet depths of Fig. 5 (§4): conv modules after the stem
+FIG5_DEPTHS = (2, 4, 10, 24, 50)
+
+
+@dataclass(frozen=True)
+class ConvnetSetting:
+    """A setting of the Fig. 5 convnet runs whose stored documents decide the CIFAR-10 claims.
+
+    ``loss``: ``cross_entropy`` or ``sum`` (of the logits); ``bn_backward``: ``through`` (autograd
+    in training mode) or ``constant`` (the theorems' model); ``minibatches``: how many decide.
+    """
+
+    name: str
+    loss: str
+    bn_backward: str
+    minibatches: int
+
+    def command_args(self) -> list[str]:
+        """The ``python -m montecarlo.convnets`` flags of this setting (beyond its defaults)."""
+        return ([] if self.loss == "cross_entropy" else ["--loss", self.loss]) + \
+            ([] if self.bn_backward == "through" else ["--bn-backward", self.bn_backward]) + \
+            ([] if self.minibatches == 8 else ["--minibatches", str(self.minibatches)])
+
+
+#: the CLI's defaults first (cross-entropy, BN differentiated through; 8 minibatches), then the
+#: theorems' model (sum of the logits, BN statistics constant), where gradnorm-depth is decided at
+#: 16 minibatches (8 were inconclusive at the run's false-alarm rate)
+CONVNET_SETTINGS = (ConvnetSetting("default", "cross_entropy", "through", 8),
+                    ConvnetSetting("theorem", "sum", "constant", 16))
+THEOREM_SETTING = CONVNET_SETTINGS[1]
+
+#: what a column's verdict means in words, per kind of claim: theorems (real networks follow the
+#: theorem, or it holds under Assumption 1 only), empirical claims, reproductions of a figure.
+#: One table for verify's sentences, the report's tables and the README.
+VERDICT_WORDS: Mapping[str, Mapping[str, str]] = {
+    "theorem": {"confirmed": "holds for real nets", "deviates": "Assumption 1 only",
+                "inconclusive": "inconclusive", "n/a": "not measured"},
+    "empirical": {"confirmed": "holds", "deviates": "does not hold", "inconclusive": "inconclusive",
+                  "n/a": "not measured"},
+    "reproduction": {"confirmed": "reproduced", "deviates": "not reproduced", "inconclusive": "inconclusive",
+                     "n/a": "not measured"},
+}
+DEFECT = "DEFECT"
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -144,6 +191,7 @@ class Observable:
     note: str = ""
     tolerance: float | None = None  # stated absolute minimum discrepancy, when the claim fixes one
     rule: ExcessTrendRule | None = None  # the decision rule of a cifar10 trend claim
+    target: float | None = None  # the value an empirical band claim is compared with (ACF: white 0, brown 1)
 
     def describe(self) -> str:
         where = self.spec.describe() if self.spec is not None else "convnets on CIFAR-10"
@@ -151,8 +199,27 @@ class Observable:
 
 
 @dataclass(frozen=True)
+class Control:
+    """A deliberately wrong form of a claim, fed through the same machinery, which must reject it.
+
+    ``stated``: the wrong closed form for the symbolic checks (the claim's last check, with this
+    form in place of the paper's); ``perturb``: the wrong prediction for the Monte Carlo
+    comparison of the path-model samples, from (exact prediction, depth).  Either may be absent.
+    """
+
+    description: str
+    stated: sp.Basic | None = None
+    perturb: Callable[[float, int], float] | None = None
+
+    @property
+    def label(self) -> str:
+        """The wrong form alone, e.g. ``0.55^L`` (for ids)."""
+        return self.description.split(" instead of ")[0]
+
+
+@dataclass(frozen=True)
 class Claim:
-    """One claim of the paper."""
+    """One claim of the paper (``controls``: its negative controls, :class:`Control`)."""
 
     id: str
     paper_ref: str
@@ -164,6 +231,7 @@ class Claim:
     derivation: Callable[[], Derivation] | None = None
     kind: str = "theorem"  # theorem | empirical
     notes: str = ""
+    controls: tuple[Control, ...] = ()
 
     @property
     def closed_form_latex(self) -> str:
@@ -222,7 +290,8 @@ def _build() -> tuple[Claim, ...]:
               (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), 2 ** -S.L,
               (Check("covariance", _r("covariance", D.derive_feedforward), 2 ** -S.L),
                Check("correlation", _r("correlation", D.derive_feedforward), 2 ** -S.L)),
-              _typical(ff, "correlation", (1, 2, 3, 4)), D.derive_feedforward),
+              _typical(ff, "correlation", (1, 2, 3, 4)), D.derive_feedforward,
+              controls=(Control("0.55^L instead of 2^-L", sp.Rational(55, 100) ** S.L, lambda exact, d: 0.55 ** d),)),
         Claim("thm1b-center", "Thm 1b, §2", "With mean-centering, real feedforward nets follow the 1/2^L "
               "correlation of Thm 1b (the theorem's typical-pair assumption holds).",
               (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS, "mean-centering with batch statistics treated as constants"),
@@ -247,7 +316,8 @@ def _build() -> tuple[Claim, ...]:
         Claim("thm2c", "Thm 2", "Resnets without BN, alpha = beta = 1: the correlation decays as (3/4)^L.",
               (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), sp.Rational(3, 4) ** S.L,
               (Check("correlation", _r("correlation", _resnet_thm2), sp.Rational(3, 4) ** S.L),),
-              _typical(res, "correlation", _DECAY_DEPTHS), _resnet_thm2),
+              _typical(res, "correlation", _DECAY_DEPTHS), _resnet_thm2,
+              controls=(Control("0.8^L instead of (3/4)^L", sp.Rational(4, 5) ** S.L, lambda exact, d: 0.8 ** d),)),
         Claim("sec33a", "§3.3", "Rescaling resnet blocks by alpha = 1/sqrt(2) keeps the gradient variance at 1.",
               (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), sp.Integer(1),
               (Check("variance", _r("variance", _resnet_rescaled), sp.Integer(1)),),
@@ -271,7 +341,9 @@ def _build() -> tuple[Claim, ...]:
                      _r("covariance_prefactor_log_ratio_at_beta0", D.thm3_asymptotics), sp.Integer(0))),
               _typical(res_bn01, "covariance", (10, 50),
                        "compared with the exact finite-L Gamma form, not the asymptote"),
-              D.thm3_asymptotics),
+              D.thm3_asymptotics,
+              controls=(Control("2 beta sqrt(L) scaling instead of beta sqrt(L)",
+                                perturb=lambda exact, d: 2 * exact),)),
         Claim("thm3c", "Thm 3", "Resnets with BN and beta-rescaling: the correlation decays as 1/(beta sqrt(L)).",
               (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS, BN_CONSTANT), 1 / (S.beta * sp.sqrt(S.L)),
               (Check("exponent of L", _r("correlation_exponent", D.thm3_asymptotics), -_HALF),
@@ -311,7 +383,8 @@ def _build() -> tuple[Claim, ...]:
               "independent of depth.",
               (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), 1 / sp.sqrt(sp.E),
               (Check("limit L -> oo", _r("limit", D.highway_limit), 1 / sp.sqrt(sp.E)),),
-              _typical(replace(hw, depth=50), "correlation", (50,)), D.highway_limit),
+              _typical(replace(hw, depth=50), "correlation", (50,)), D.highway_limit,
+              controls=(Control("1/e instead of 1/sqrt(e)", sp.exp(-1)),)),
         Claim("shallow-brown", "§1.1, A1", "Gradients of a shallow ReLU net on a 1-D input are Brownian motion in "
               "t = Phi(x/sigma_b): covariance Phi(min(x, x')/sigma_b) (Glorot: c = 1).",
               (GAUSSIAN_WEIGHTS, "biases b ~ N(0, sigma_b^2), input weights v = 1; exact at every width"),
@@ -321,16 +394,18 @@ def _build() -> tuple[Claim, ...]:
                Check("Brownian covariance min(t, t')", _r("brownian_difference", D.derive_shallow),
                      sp.Integer(0)),
                Check("independent increments", _r("increment_covariance", D.derive_shallow), sp.Integer(0))),
-              Observable("grid", "acf", shallow, (1,), "ACF close to brown noise"), D.derive_shallow),
+              Observable("grid", "acf", shallow, (1,), "ACF close to brown noise", target=BROWN_ACF),
+              D.derive_shallow),
         Claim("deep-ff-white", "§1.1, Fig. 2a", "The ACF of df/dx on the 1-D grid approaches that of white noise "
               "as feedforward nets deepen.",
               (EMPIRICAL,), None, (),
-              Observable("grid", "acf", FeedforwardSpec(depth=24, width=200, norm="center"), (1, 4, 10, 24)),
+              Observable("grid", "acf", FeedforwardSpec(depth=24, width=200, norm="center"), (1, 4, 10, 24),
+                         target=WHITE_ACF),
               kind="empirical"),
         Claim("resnet-beta-brown", "§1.1, Fig. 2c", "With BN and beta = 0.1 the ACF of even a 50-layer resnet "
               "resembles brown noise.",
               (EMPIRICAL,), None, (),
-              Observable("grid", "acf", res_bn01, (50,)), kind="empirical"),
+              Observable("grid", "acf", res_bn01, (50,), target=BROWN_ACF), kind="empirical"),
         Claim("act-half", "§2, Fig. 3", "Neurons are active for half their inputs on average, with or without BN.",
               (EMPIRICAL, "measured on typical pairs (inputs i.i.d. N(0, I)), the paper's typical datapoints"),
               _HALF, (),
@@ -352,7 +427,7 @@ def _build() -> tuple[Claim, ...]:
               "with depth without skip connections; beta slows its growth in resnets.",
               (EMPIRICAL, "feedforward vs resnet (beta = 0.1), BN in both, at initialization; the beta of the "
                           "stored runs is reported with each verdict"), None, (),
-              Observable("cifar10", "effective_rank", None, (2, 4, 10, 24, 50), rule=ExcessTrendRule(
+              Observable("cifar10", "effective_rank", None, FIG5_DEPTHS, rule=ExcessTrendRule(
                   "effective_rank", +1, "linear", 0.1,
                   "feedforward's relative effective rank gains at least 0.1 (a tenth of the white level) more "
                   "than the resnet's")),
@@ -361,7 +436,7 @@ def _build() -> tuple[Claim, ...]:
               "for feedforward nets than for resnets.",
               (EMPIRICAL, "feedforward vs resnet (beta = 0.1), BN in both, at initialization; depends on the "
                           "loss and on how BN is differentiated: each stored setting gets its own verdict"), None, (),
-              Observable("cifar10", "gradient_norm", None, (2, 4, 10, 24, 50), rule=ExcessTrendRule(
+              Observable("cifar10", "gradient_norm", None, FIG5_DEPTHS, rule=ExcessTrendRule(
                   "gradient_norm", -1, "log", math.log(2),
                   "feedforward's normalized norm falls by at least a further factor 2 relative to the resnet's")),
               kind="empirical"),
@@ -395,16 +470,39 @@ def get_claim(claim_id: str) -> Claim:
 
 
 def negative_controls() -> tuple[Claim, ...]:
-    """Deliberately wrong stated forms that the same checks must reject (reported every run)."""
-    thm1b, thm2c, cor1l = (CLAIMS_BY_ID[i] for i in ("thm1b", "thm2c", "cor1-limit"))
-    wrong = [
-        ("control:thm1b:0.55^L", thm1b, sp.Rational(55, 100) ** S.L),
-        ("control:thm2c:0.8^L", thm2c, sp.Rational(4, 5) ** S.L),
-        ("control:cor1-limit:1/e", cor1l, sp.exp(-1)),
-    ]
+    """The claims' symbolic controls (:attr:`Claim.controls` with a ``stated`` form) as claims whose
+    checks must fail: the claim's last check with the wrong form (reported every run)."""
     out = []
-    for cid, claim, stated in wrong:
+    for claim, control in ((c, k) for c in CLAIMS for k in c.controls if k.stated is not None):
+        stated = control.stated
+        cid = f"control:{claim.id}:{control.label}"
         check = replace(claim.checks[-1], stated=stated)
         out.append(replace(claim, id=cid, stated=stated, checks=(check,), observable=None,
                            statement=f"[negative control] {claim.statement} — with the wrong form {sp.sstr(stated)}"))
     return tuple(out)
+
+
+def claim_verdict(row: Mapping) -> str:
+    """The verdict of one claim in words, from its entry of a ``theory.verify`` document.
+
+    ``DEFECT`` when the symbolic check fails or the path-model simulation departs from the closed
+    form (the tool is wrong, not the paper); otherwise the real-network column's verdict in the
+    words of :data:`VERDICT_WORDS` for the claim's kind — for the CIFAR-10 claims one phrase per
+    stored setting when the settings disagree.
+    """
+    path, real, iw = (row.get(k) or {} for k in ("path", "real", "infinite_width"))
+    if row.get("symbolic") == FAIL or path.get("verdict") == "deviates":
+        return DEFECT
+    verdict = real.get("verdict")
+    if row.get("kind") == "empirical":
+        words = VERDICT_WORDS["empirical"]
+        if real.get("agree_across_settings") is False:  # CIFAR-10 claims
+            return "; ".join(f"{words.get(s['verdict'], s['verdict'])} ({s['loss']}, BN {s['bn_backward']})"
+                             for s in real.get("settings", []))
+        return words.get(verdict, words["n/a"])
+    words = VERDICT_WORDS["theorem"]
+    if verdict == "deviates" and iw.get("verdict") == "confirmed":
+        return words["deviates"] + " (explained at infinite width)"
+    if verdict in ("confirmed", "deviates", "inconclusive"):
+        return words[verdict]
+    return "symbolic pass" if row.get("symbolic") == PASS else words["n/a"]

@@ -25,11 +25,17 @@ that needs a measurement never shows ``pass`` without one.  Every run also feeds
 wrong forms (negative controls) through the same symbolic checks and the same Monte Carlo
 samples; the run fails if any control is accepted.
 
+**The application entry.**  This is the one module of :mod:`theory` that imports the engine
+(:mod:`montecarlo`: the evidence, the results store, the executors) and :mod:`reports` (the
+LaTeX table): it composes the layers for the user's command.  Every other module of
+:mod:`theory` is pure maths and imports neither (``tests/test_layers.py`` checks it).
+
 Exit codes: 0 every symbolic check passes, the path model confirms and every control is
 rejected; 1 otherwise; 2 bad usage.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -37,8 +43,14 @@ from typing import Any, Sequence
 
 import sympy as sp
 
+from kernels import BACKENDS
+from montecarlo import evidence
+from montecarlo.run_options import add_store_options, open_store, workers_error
+from montecarlo.run_options import executor as executor_of
+from montecarlo.store import StoreError
+from reports.tables import claims_latex
+
 from . import __version__, cli
-from . import evidence
 from .claims import CLAIMS, FAIL, NA, PASS, Claim, CheckResult, get_claim, negative_controls
 from .decision import DEVIATES, NOT_APPLICABLE
 
@@ -116,10 +128,10 @@ def _attach_evidence(rows: list[dict], claims: Sequence[Claim], comparisons: lis
         elif needs_mc:
             row["monte_carlo"] = f"path: {path['verdict']}; real: {real['verdict']}"
         row["summary"] = evidence.summarize(claim, path, real, infinite) if needs_mc else "symbolic identity only."
-    for claim_id, (what, _) in evidence.CONTROLS.items():
-        verdicts = by_claim.get((claim_id, evidence.CONTROL))
-        if verdicts:
-            control_rows.append({"id": f"mc-control:{claim_id}:{what}", "kind": "monte carlo",
+    for claim in claims:
+        verdicts = by_claim.get((claim.id, evidence.CONTROL))
+        for control in evidence.monte_carlo_controls(claim) if verdicts else ():
+            control_rows.append({"id": f"mc-control:{claim.id}:{control.description}", "kind": "monte carlo",
                                  "rejected": any(v.verdict == DEVIATES for v in verdicts),
                                  "detail": "; ".join(f"d={v.depth}: {v.verdict} (z={v.z:.1f})" for v in verdicts)})
 
@@ -209,34 +221,7 @@ def render_text(doc: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def render_latex(doc: dict[str, Any]) -> str:
-    """A booktabs table of the claims, formulas rendered by ``sympy.latex``."""
-    def esc(text: str) -> str:
-        for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                     ("§", r"\S{}"), ("^", r"\^{}")):
-            text = text.replace(a, b)
-        return text
-    lines = [r"\begin{tabular}{llp{0.42\linewidth}lll}", r"\toprule",
-             r"Claim & Ref. & Statement & Closed form & Symbolic & Monte Carlo \\", r"\midrule"]
-    for c in doc["claims"]:
-        form = f"${c['closed_form_latex']}$" if c["closed_form"] != "empirical" else "empirical"
-        lines.append(f"{esc(c['id'])} & {esc(c['paper_ref'])} & {esc(c['statement'])} & {form} & "
-                     f"{esc(c['symbolic'])} & {esc(c['monte_carlo'])} \\\\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    return "\n".join(lines) + "\n"
-
-
-def _executor(args):
-    """A Dask executor for --workers / --scheduler, or a null context (this process)."""
-    import contextlib
-    if args.workers is None and args.scheduler is None:
-        return contextlib.nullcontext(None)
-    from montecarlo.distributed import dask_executor
-    return dask_executor(workers=args.workers, scheduler=args.scheduler)
-
-
 def build_parser() -> cli.Parser:
-    import argparse
     p = cli.Parser(
         prog="python -m theory.verify",
         description="Check every claim of 'The Shattered Gradients Problem': closed forms derived by path "
@@ -257,18 +242,9 @@ def build_parser() -> cli.Parser:
                         "per run (long: meant for a quiet machine or --workers/--scheduler)")
     p.add_argument("--seed", type=int, default=0, help="seed of every Monte Carlo run (default 0)")
     p.add_argument("--alpha", type=float, default=1e-3, help="family-wise false-alarm rate (default 1e-3)")
-    p.add_argument("--backend", choices=("numba", "numpy", "torch", "cuda"), default="numba",
-                   help="Monte Carlo kernel (default numba)")
-    keep = p.add_argument_group("results store and distributed runs")
-    where = keep.add_mutually_exclusive_group()
-    where.add_argument("--store", metavar="PATH",
-                       help="SQLite results store: every Monte Carlo chunk is written as it completes and reused "
-                            "by later runs; a killed run resumes (default: $SHATTERED_GRADIENTS_STORE or the "
-                            "user cache); a corrupt or incompatible file is an error and is never overwritten")
-    where.add_argument("--no-store", action="store_true", help="compute everything, read and write no store")
-    spread = keep.add_mutually_exclusive_group()
-    spread.add_argument("--workers", type=int, metavar="K", help="spread chunks over a local Dask cluster of K processes")
-    spread.add_argument("--scheduler", metavar="ADDRESS", help="send chunks to the Dask scheduler at ADDRESS")
+    p.add_argument("--backend", choices=BACKENDS, default="numba", help="Monte Carlo kernel (default numba)")
+    add_store_options(p, what="every Monte Carlo chunk is written as it completes (a killed run resumes)",
+                      executor=True)
     return p
 
 
@@ -296,18 +272,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         import dataclasses
         settings = dataclasses.replace(evidence.FULL if args.full else evidence.DEFAULT, seed=args.seed,
                                        alpha=args.alpha, backend=args.backend)
-    if args.workers is not None and args.workers < 1:
-        cli.usage_error(parser.prog, f"--workers={args.workers!r} is not allowed: an integer >= 1")
+    if workers_error(args):
+        cli.usage_error(parser.prog, workers_error(args))
     store = None
-    if settings is not None and not args.no_store:
-        from montecarlo.store import Store, StoreError, default_store_path
-        path = args.store or default_store_path()
+    if settings is not None:
         try:
-            store = Store(path)
+            store = open_store(args)
         except StoreError as exc:
             cli.usage_error(parser.prog, f"--store: {exc}")
     try:
-        with _executor(args) as executor:
+        with executor_of(args) as executor:
             doc = evaluate(claims, progress=sys.stderr.isatty() and not args.json, settings=settings,
                            store=store, executor=executor)
     finally:
@@ -318,12 +292,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         cli.dump_json(doc)
     elif args.latex == "-":
-        sys.stdout.write(render_latex(doc))
+        sys.stdout.write(claims_latex(doc))
     else:
         print(render_text(doc))
     if args.latex not in (None, "-"):
         with open(args.latex, "w", encoding="utf-8") as fh:
-            fh.write(render_latex(doc))
+            fh.write(claims_latex(doc))
         if not args.json:
             print(f"LaTeX table written to {args.latex}")
     return cli.EXIT_OK if doc["ok"] else cli.EXIT_FAILED

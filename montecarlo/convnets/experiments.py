@@ -9,7 +9,7 @@ sees the same minibatches (paired comparison).  The estimate for a configuration
 over minibatches with its standard error ``sd/√n`` (each minibatch has its own network, so the
 ``n`` values are i.i.d.).
 
-**BN backward and the loss.**  With ``bn_backward="autograd"`` every BN re-centres the backward
+**BN backward and the loss.**  With ``bn_backward="through"`` every BN re-centres the backward
 signal across the batch.  For ``loss="sum"`` this matters a lot: the batch sum of the stem BN's
 output is constant, so the linear (skip) path's contribution to the gradients cancels and the
 resnet's gradients look shattered; use ``bn_backward="constant"`` (the theorems' model) with
@@ -17,63 +17,59 @@ resnet's gradients look shattered; use ``bn_backward="constant"`` (the theorems'
 differs between classes and averages to ≈ 0 over a class-balanced minibatch, so the normalized
 gradient norm of nearly linear nets (resnets with small β) sits *below* the white level 1/√n.
 
-**Seeds.**  Everything derives from ``numpy.random.SeedSequence(seed)`` by spawn keys, so a
+**Seeds.**  Everything derives from ``numpy.random.SeedSequence(seed)`` by spawn keys (:mod:`.seeds`), so a
 value never depends on which other depths or how many minibatches were requested:
 minibatch ``m`` ← child ``(0, m)``; the network of (arch, depth, minibatch ``m``) ← child
-``(1, arch_index, depth, m)``, whose first 63 bits seed a private ``torch.Generator`` (no global
+``(1, arch_index, depth, m)`` (the index in :data:`.specs.FIG5_ARCHS`), whose first 63 bits seed a private ``torch.Generator`` (no global
 torch state is touched).  Same seed, same thread count → identical numbers.
 
 **Covariance figures (Fig. 5a–b).**  With ``keep_covariances``, the ``n × n`` gradient
 covariance of minibatch 0 for every (arch, depth) is returned, rows and columns permuted by a
 k-means clustering (k = 10, :func:`kmeans`) of the 2-layer network's gradients of that
-architecture (unit-normalized rows); the same permutation for every depth of a row.
+architecture (unit-normalized rows; k-means seeded by child ``(2, arch_index)``); the same
+permutation for every depth of a row.
+
+**Configuration.**  :class:`.specs.Fig5Config` holds and validates every option of a run;
+:func:`fig5` takes one (or its fields as keywords).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from .llinit import build_ll
-from .models import build, check_depth
-from .probe import LOSSES, probe
-
-PAPER_DEPTHS = (2, 4, 10, 24, 50)
-#: Architectures of the Fig. 5 runs.  ``feedforward`` and ``resnet``: :mod:`.models` (BN,
-#: ``depth`` even).  LL-init and He-init plain nets without BN (:mod:`.llinit`, any ``depth ≥ 1``):
-#: ``crelu-ll`` (mirrored orthogonal CReLU), ``prelu-ll`` (PReLU a = 1, orthogonal),
-#: ``crelu-he`` and ``relu-he`` (He-Gaussian kernels).  The index in this tuple is part of the
-#: networks' seeds, so entries are only ever appended.
-ARCHS = ("feedforward", "resnet", "crelu-ll", "prelu-ll", "crelu-he", "relu-he")
-BN_ARCHS = ("feedforward", "resnet")
+from .models import build
+from .probe import probe
+from .seeds import child, torch_seed
+from .specs import FIG5_ARCHS, FIG5_BN_ARCHS, Fig5Config, check_fig5_arch
 
 
 def build_arch(arch: str, depth: int, width: int, beta: float, bn_backward: str, seed: int):
-    """A freshly initialized network of ``arch`` (see :data:`ARCHS`)."""
-    if arch in BN_ARCHS:
+    """A freshly initialized network of ``arch`` (:data:`.specs.FIG5_ARCHS`).
+
+    ``feedforward`` and ``resnet``: :mod:`.models` (BN, ``depth`` even).  The plain nets without BN
+    (:data:`.specs.PLAIN_ARCHS`, :mod:`.llinit`, any ``depth >= 1``): ``crelu-ll`` (mirrored
+    orthogonal CReLU), ``prelu-ll`` (PReLU a = 1, orthogonal), ``crelu-he`` and ``relu-he``
+    (He-Gaussian kernels).
+    """
+    if arch in FIG5_BN_ARCHS:
         return build(arch, depth, width, beta, bn_backward, seed)
-    if arch not in ARCHS:
-        raise ValueError(f"arch={arch!r} is not allowed: one of {', '.join(ARCHS)}")
-    nonlinearity, init = arch.split("-")
+    nonlinearity, init = check_fig5_arch(arch).split("-")
     return build_ll(depth, width, nonlinearity, init, seed=seed)
+
+
 QUANTITIES = ("effective_rank", "gradient_norm")
-
-
-def _child(seed: int, *key: int) -> np.random.SeedSequence:
-    return np.random.SeedSequence(seed, spawn_key=tuple(int(k) for k in key))
-
-
-def torch_seed(seq: np.random.SeedSequence) -> int:
-    return int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
 def minibatch_indices(seed: int, m: int, population: int, size: int) -> np.ndarray:
     """Indices of minibatch ``m``: ``size`` distinct images out of ``population``."""
     if size > population:
         raise ValueError(f"batch size {size} is larger than the {population} images loaded")
-    rng = np.random.default_rng(_child(seed, 0, m))
+    rng = np.random.default_rng(child(seed, 0, m))
     return np.sort(rng.choice(population, size=size, replace=False))
 
 
@@ -122,23 +118,17 @@ def _estimate(values: Sequence[float]) -> dict:
     return {"mean": float(v.mean()), "stderr": se, "n": int(v.size), "values": [float(x) for x in v]}
 
 
-def fig5(images: np.ndarray, labels: np.ndarray, depths: Sequence[int] = PAPER_DEPTHS,
-         minibatches: int = 8, beta: float = 0.1, width: int = 16, seed: int = 0,
-         batch_size: int = 256, archs: Sequence[str] = BN_ARCHS, bn_backward: str = "autograd",
-         loss: str = "cross_entropy",
-         keep_covariances: bool = False, progress: Callable[[str], None] | None = None) -> dict:
-    """Run the Fig. 5 measurements; returns ``{"configs": [...], "seconds": s, ...}``."""
-    for a in archs:
-        if a not in ARCHS:
-            raise ValueError(f"arch={a!r} is not allowed: one of {', '.join(ARCHS)}")
-    if any(a in BN_ARCHS for a in archs):
-        depths = [check_depth(d) for d in depths]
-    elif any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in depths):
-        raise ValueError(f"depths={list(depths)} is not allowed: positive integers")
-    if loss not in LOSSES:
-        raise ValueError(f"loss={loss!r} is not allowed: one of {', '.join(LOSSES)}")
-    if minibatches < 1:
-        raise ValueError(f"minibatches={minibatches} is not allowed: a positive integer")
+def fig5(images: np.ndarray, labels: np.ndarray, config: Fig5Config | None = None, *,
+         keep_covariances: bool = False, progress: Callable[[str], None] | None = None, **fields: Any) -> dict:
+    """Run the Fig. 5 measurements of ``config`` (default :class:`.specs.Fig5Config`, with ``fields``
+    replaced, e.g. ``depths=[2, 4], width=4``); returns ``{"configs": [...], "options": {...},
+    "seconds": s}`` (and ``"covariances"`` with ``keep_covariances``).  ``config.split`` and
+    ``config.threads`` are recorded, not applied: the caller loads the images and sets torch's
+    thread count (the count in effect is recorded as ``torch_threads``)."""
+    config = dataclasses.replace(config or Fig5Config(), **fields)
+    archs, depths, minibatches = config.archs, list(config.depths), config.minibatches
+    seed, width, beta, bn_backward, loss = config.seed, config.width, config.beta, config.bn_backward, config.loss
+    batch_size = config.batch_size
     start = time.perf_counter()
     values = {(a, d): {q: [] for q in QUANTITIES} | {"mean_correlation": []} for a in archs for d in depths}
     covariances: dict = {}
@@ -147,17 +137,17 @@ def fig5(images: np.ndarray, labels: np.ndarray, depths: Sequence[int] = PAPER_D
         x = torch.from_numpy(np.ascontiguousarray(images[idx]))
         y = torch.from_numpy(np.asarray(labels[idx], dtype=np.int64))
         for arch in archs:
-            ai = ARCHS.index(arch)  # fixed index: values do not depend on which archs are run
+            ai = FIG5_ARCHS.index(arch)  # fixed index: values do not depend on which archs are run
             order = None
             if keep_covariances and m == 0:
-                net2 = build_arch(arch, 2, width, beta, bn_backward, torch_seed(_child(seed, 1, ai, 2, m)))
+                net2 = build_arch(arch, 2, width, beta, bn_backward, torch_seed(child(seed, 1, ai, 2, m)))
                 g2 = probe(net2, x, y, loss, keep_gradients=True)["gradients"]
                 g2 = g2 / np.linalg.norm(g2, axis=1, keepdims=True)
-                order = cluster_order(kmeans(g2, k=min(10, len(idx)), seed=torch_seed(_child(seed, 2, ai))))
+                order = cluster_order(kmeans(g2, k=min(10, len(idx)), seed=torch_seed(child(seed, 2, ai))))
                 covariances[arch] = {"order": order, "depths": {}}
             for depth in depths:
                 t0 = time.perf_counter()
-                net = build_arch(arch, depth, width, beta, bn_backward, torch_seed(_child(seed, 1, ai, depth, m)))
+                net = build_arch(arch, depth, width, beta, bn_backward, torch_seed(child(seed, 1, ai, depth, m)))
                 net.requires_grad_(False)  # only input gradients are needed
                 r = probe(net, x, y if loss == "cross_entropy" else None, loss)
                 v = values[(arch, depth)]
@@ -176,9 +166,7 @@ def fig5(images: np.ndarray, labels: np.ndarray, depths: Sequence[int] = PAPER_D
                 "mean_correlation": _estimate(values[(a, d)]["mean_correlation"])}
                for a in archs for d in depths]
     out = {"configs": configs,
-           "options": {"archs": list(archs), "depths": depths, "minibatches": minibatches, "beta": beta, "width": width,
-                       "seed": seed, "batch_size": batch_size, "bn_backward": bn_backward, "loss": loss,
-                       "torch_threads": torch.get_num_threads()},
+           "options": config.options() | {"torch_threads": torch.get_num_threads()},
            "seconds": time.perf_counter() - start}
     if keep_covariances:
         out["covariances"] = covariances

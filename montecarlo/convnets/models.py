@@ -20,9 +20,10 @@ Initialization: He (``N(0, 2/fan_in)``) for every conv kernel, the classifier ``
 with zero bias; BN scale 1 and shift 0.
 
 Batch norm always uses the statistics of the current batch (training mode at initialization,
-as in the paper).  ``bn_backward``: ``"autograd"`` differentiates through the batch mean and
-variance (what a framework does in training mode; the backward signal is re-centred across
-the batch), ``"constant"`` treats them as constants (the theorems' model: BN only rescales
+as in the paper).  ``bn_backward`` (:data:`theory.options.BN_BACKWARDS`): ``"through"``
+differentiates through the batch mean and variance (what autograd does in training mode; the
+backward signal is re-centred across the batch; the older spelling ``"autograd"`` is accepted),
+``"constant"`` treats them as constants (the theorems' model: BN only rescales
 path-weights).  See DESIGN.md, "Batch-norm has two honest derivatives".
 """
 from __future__ import annotations
@@ -32,35 +33,28 @@ import math
 import torch
 from torch import nn
 
-ARCHS = ("feedforward", "resnet")
-BN_BACKWARDS = ("autograd", "constant")
+from theory.options import bn_backward as canonical_bn_backward
 
-
-def check_depth(depth) -> int:
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2 or depth % 2:
-        raise ValueError(f"depth={depth!r} is not allowed: an even integer >= 2 "
-                         f"(conv layers after the stem, two per block)")
-    return depth
+from .specs import FIG5_BN_ARCHS, check_bn_depth
 
 
 class BatchNorm2d(nn.Module):
     """Batch norm with batch statistics always (training-mode BN at initialization).
 
     ``y = γ (x − μ_B) / sqrt(σ²_B + ε) + b`` per channel, μ_B and σ²_B (biased) over batch and
-    spatial positions.  ``bn_backward="constant"`` detaches μ_B and σ²_B.
+    spatial positions.  ``bn_backward="constant"`` detaches μ_B and σ²_B; ``"through"`` (alias
+    ``"autograd"``) differentiates through them.
     """
 
-    def __init__(self, channels: int, bn_backward: str = "autograd", eps: float = 1e-5):
+    def __init__(self, channels: int, bn_backward: str = "through", eps: float = 1e-5):
         super().__init__()
-        if bn_backward not in BN_BACKWARDS:
-            raise ValueError(f"bn_backward={bn_backward!r} is not allowed: one of {', '.join(BN_BACKWARDS)}")
-        self.bn_backward = bn_backward
+        self.bn_backward = canonical_bn_backward(bn_backward)
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.bn_backward == "autograd":
+        if self.bn_backward == "through":
             return nn.functional.batch_norm(x, None, None, self.weight, self.bias, training=True,
                                             eps=self.eps)
         with torch.no_grad():
@@ -100,12 +94,12 @@ class ConvNet(nn.Module):
     """Feedforward or resnet convnet of §4 (see the module docstring for the layout)."""
 
     def __init__(self, depth: int, arch: str = "feedforward", width: int = 16, beta: float = 0.1,
-                 bn_backward: str = "autograd", num_classes: int = 10, in_channels: int = 3,
+                 bn_backward: str = "through", num_classes: int = 10, in_channels: int = 3,
                  generator: torch.Generator | None = None):
         super().__init__()
-        check_depth(depth)
-        if arch not in ARCHS:
-            raise ValueError(f"arch={arch!r} is not allowed: one of {', '.join(ARCHS)}")
+        check_bn_depth(depth)
+        if arch not in FIG5_BN_ARCHS:
+            raise ValueError(f"arch={arch!r} is not allowed: one of {', '.join(FIG5_BN_ARCHS)}")
         if isinstance(width, bool) or not isinstance(width, int) or width < 1:
             raise ValueError(f"width={width!r} is not allowed: a positive integer")
         if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta > 0):
@@ -132,7 +126,7 @@ class ConvNet(nn.Module):
         return [m for m in self.blocks.modules() if isinstance(m, nn.Conv2d)]
 
 
-def build(arch: str, depth: int, width: int = 16, beta: float = 0.1, bn_backward: str = "autograd",
+def build(arch: str, depth: int, width: int = 16, beta: float = 0.1, bn_backward: str = "through",
           seed: int | None = None) -> ConvNet:
     """A freshly initialized :class:`ConvNet`; ``seed`` seeds a private torch generator."""
     gen = None

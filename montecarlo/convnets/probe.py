@@ -48,8 +48,7 @@ from ..effective_rank import (  # noqa: F401
     white_effective_rank,
 )
 from .llinit import CReLU
-
-LOSSES = ("cross_entropy", "sum")
+from .specs import LOSSES
 GATED = (nn.ReLU, nn.PReLU, nn.LeakyReLU, CReLU)
 
 

@@ -1,4 +1,8 @@
-"""Monte Carlo evidence for the claims: plan the comparisons, size the runs, decide.
+"""Monte Carlo evidence for the claims: plan the comparisons, size the runs, measure, decide.
+
+The claims and their closed forms live in :mod:`theory.claims`, the decision rule in
+:mod:`theory.decision`; this module measures each claim's observable on sampled networks
+(:func:`montecarlo.runner.estimate`) and applies the rule.  ``python -m theory.verify`` composes it.
 
 For every claim with a typical-pairs observable, two columns are filled:
 
@@ -34,11 +38,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Sequence
 
-from .claims import Claim
-from .decision import (CONFIRMED, DEVIATES, INCONCLUSIVE, NOT_APPLICABLE, Tolerance, Verdict, combine,
-                       decide, decide_trend, networks_needed)
-from .pathsum import path_moments
-from .specs import NetworkSpec
+from theory.claims import VERDICT_WORDS, Claim, Control
+from theory.decision import (CONFIRMED, DEVIATES, INCONCLUSIVE, NOT_APPLICABLE, Tolerance, Verdict, combine,
+                             decide, decide_trend, networks_needed)
+from theory.infinite_width import infinite_width_moments
+from theory.pathsum import path_moments
+from theory.specs import NetworkSpec
+
+from .runner import estimate
 
 PATH, REAL, INFINITE_WIDTH, CONTROL = "path", "real", "infinite_width", "control"
 
@@ -126,7 +133,6 @@ def _layer_curves(spec: NetworkSpec) -> dict:
 
 @lru_cache(maxsize=None)
 def _iw_layer_curves(spec: NetworkSpec, batch_size: int) -> dict:
-    from .infinite_width import infinite_width_moments
     return infinite_width_moments(spec, c0=0.0, batch_size=batch_size)["layer_curves"]
 
 
@@ -134,12 +140,9 @@ def _layer_prediction(spec: NetworkSpec, quantity: str, depth: int) -> float:
     return float(_layer_curves(spec)[quantity][depth - 1])
 
 
-CONTROLS: dict[str, tuple[str, Callable[[float, int], float]]] = {
-    # claim id: (description, perturbed prediction from (exact prediction, depth))
-    "thm1b": ("0.55^L instead of 2^-L", lambda exact, d: 0.55 ** d),
-    "thm2c": ("0.8^L instead of (3/4)^L", lambda exact, d: 0.8 ** d),
-    "thm3b": ("2 beta sqrt(L) scaling instead of beta sqrt(L)", lambda exact, d: 2 * exact),
-}
+def monte_carlo_controls(claim: Claim) -> list[Control]:
+    """The claim's negative controls that have a perturbed Monte Carlo prediction (the registry's)."""
+    return [k for k in claim.controls if k.perturb is not None]
 
 
 def plan(claims: Sequence[Claim], settings: Settings) -> list[Comparison]:
@@ -161,12 +164,11 @@ def plan(claims: Sequence[Claim], settings: Settings) -> list[Comparison]:
             for d in obs.depths:
                 out.append(Comparison(claim.id, INFINITE_WIDTH, "pairs", obs.spec, "real", obs.quantity, d,
                                       float(iw[obs.quantity][d - 1]), stated_tolerance=obs.tolerance))
-            if claim.id in CONTROLS:
-                _, perturb = CONTROLS[claim.id]
+            for control in monte_carlo_controls(claim):
                 for d in obs.depths:
                     exact = _layer_prediction(obs.spec, obs.quantity, d)
                     out.append(Comparison(claim.id, CONTROL, "pairs", obs.spec, PATH, obs.quantity, d,
-                                          perturb(exact, d)))
+                                          control.perturb(exact, d)))
         elif obs.experiment == "grid":
             out.extend(_empirical_comparisons(claim, settings))
     return out
@@ -186,8 +188,7 @@ def _empirical_comparisons(claim: Claim, settings: Settings) -> list[Comparison]
     if obs.quantity == "coactivation":
         return [c(depth=obs.depths[-1], predicted=None, kind="trend", direction=+1)]
     if obs.quantity == "acf":
-        target = 0.0 if "white" in claim.id else 1.0
-        return [c(depth=obs.spec.depth, predicted=target, kind="band", band=settings.band)]
+        return [c(depth=obs.spec.depth, predicted=obs.target, kind="band", band=settings.band)]
     raise ValueError(f"no grid comparison for claim {claim.id!r} ({obs.quantity})")
 
 
@@ -205,7 +206,6 @@ def _extract(result: Any, cmp: Comparison) -> tuple[float, float, int]:
 def _run_group(key: tuple, nets: int, settings: Settings, store: Any = None, executor: Any = None):
     """One Monte Carlo run through the chunk runner: stored chunks are reused (the pilot's chunks
     serve the sized run), new ones written as they complete; bit-identical to an in-process run."""
-    from montecarlo.runner import estimate  # lazy: theory stays importable without the engine loaded
     experiment, spec, model = key
     options = {"pairs": settings.pairs} if experiment == "pairs" else {}
     return estimate(spec, experiment, model=model, nets=nets, seed=settings.seed, chunk=8,
@@ -310,8 +310,7 @@ def _summary(claim: Claim, path: dict[str, Any], real: dict[str, Any]) -> str:
     if pv == DEVIATES:
         return f"DEFECT: the path-model simulation disagrees with the closed form ({at(path)})."
     if claim.kind == "empirical":
-        return {CONFIRMED: "holds for real networks", DEVIATES: "does not hold for real networks",
-                INCONCLUSIVE: "undecided with these samples", NOT_APPLICABLE: "not measured in this version"}[rv] \
+        return f"{VERDICT_WORDS['empirical'][rv]} for real networks" \
             + (f" ({at(real)})." if rv != NOT_APPLICABLE else ".")
     if rv == CONFIRMED:
         return f"holds for real networks too ({at(real)})."
