@@ -16,6 +16,7 @@ from scipy import integrate, stats
 
 from tests.strategies import any_deep_spec
 from theory import infinite_width as iw
+from theory import infinite_width_grid as iwg
 from theory import predict
 from theory.pathsum import path_moments
 from theory.specs import make_spec
@@ -58,11 +59,11 @@ def test_noncentral_relu_moments_against_integration(m1, m2, s1, s2, r):
     dens = stats.multivariate_normal(mean=[m1, m2], cov=cov)
     val, _ = integrate.dblquad(lambda v, u: u * v * dens.pdf([u, v]), 0, m1 + 10 * s1, 0, m2 + 10 * s2,
                                epsabs=1e-10)
-    assert iw.relu_kernel_noncentral(np.float64(m1), m2, s1, s2, r) == pytest.approx(val, rel=1e-6)
+    assert iwg.relu_kernel_noncentral(np.float64(m1), m2, s1, s2, r) == pytest.approx(val, rel=1e-6)
     if m1 == m2 == 0:
-        assert iw.relu_kernel_noncentral(np.float64(0), 0.0, s1, s2, r) == pytest.approx(
+        assert iwg.relu_kernel_noncentral(np.float64(0), 0.0, s1, s2, r) == pytest.approx(
             iw.relu_kernel(s1 ** 2, s2 ** 2, r), rel=1e-12)
-    assert iw.first_layer_relu_kernel(0.5, -0.3, 0.8) == pytest.approx(
+    assert iwg.first_layer_relu_kernel(0.5, -0.3, 0.8) == pytest.approx(
         integrate.quad(lambda b: max(0.5 - b, 0) * max(-0.3 - b, 0) * stats.norm.pdf(b, scale=0.8), -8, -0.3)[0],
         rel=1e-8)
 
@@ -142,7 +143,7 @@ def test_expected_normalized_covariance_matches_sampling():
     rng = np.random.default_rng(1)
     t = np.linspace(-1, 1, 12)
     cov = np.exp(-np.abs(t[:, None] - t[None, :])) + 0.2
-    ours = iw.expected_normalized_covariance(cov)
+    ours = iwg.expected_normalized_covariance(cov)
     assert np.trace(ours) == pytest.approx(12, rel=1e-9)
     y = rng.multivariate_normal(np.zeros(12), cov, size=800_000)
     z = y - y.mean(axis=1, keepdims=True)
@@ -155,7 +156,7 @@ def test_grid_depth_one_is_the_shallow_brownian_covariance():
     """ff of depth 1 on the grid: N c Phi(min(t, t')/sigma_b), the shallow net's exact form."""
     spec = make_spec("ff", depth=1, width=200)
     t = np.linspace(-2, 2, 9)
-    cov = iw.grid_gradient_covariance(spec, t, bias_std=0.7)
+    cov = iwg.grid_gradient_covariance(spec, t, bias_std=0.7)
     exact = 200 * 2.0 * stats.norm.cdf(np.minimum(t[:, None], t[None, :]) / 0.7)
     np.testing.assert_allclose(cov, exact, rtol=1e-5, atol=1e-5)
 

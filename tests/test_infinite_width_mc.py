@@ -13,7 +13,8 @@ import pytest
 from scipy import stats
 
 from montecarlo.observables import grid, typical_pairs
-from theory.infinite_width import grid_predictions, infinite_width_moments
+from theory.infinite_width import infinite_width_moments
+from theory.infinite_width_grid import grid_predictions
 from theory.pathsum import path_moments
 from theory.specs import make_spec
 

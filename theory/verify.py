@@ -92,7 +92,7 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
     if settings is not None:
         runs = evidence.run(comparisons, settings, progress=bar, store=store, executor=executor)
         _attach_evidence(rows, claims, comparisons, control_rows)
-        from . import convnet_evidence  # CIFAR-10 claims: decided from stored fig5-convnets documents only
+        from montecarlo.convnets import evidence as convnet_evidence  # CIFAR-10: from stored fig5 documents only
         convnet_evidence.attach(rows, claims, store, settings.alpha)
     ok = (all(r["symbolic"] != FAIL for r in rows) and all(c["rejected"] for c in control_rows)
           and all(r.get("path", {}).get("verdict") != DEVIATES for r in rows))

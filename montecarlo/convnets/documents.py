@@ -5,22 +5,29 @@
 them.  This module is the one place that knows the document's layout, and it imports neither
 torch nor the samplers, so readers never load (or run) an experiment.
 
-**Key** (:func:`fig5_key`): every option that determines the numbers — architectures, depths,
-minibatches, batch size, β, width, BN backward, loss, seed, split, torch threads (a different
-thread count may change the last bits of a convolution) — and the data: the name and SHA-256 of
-every CIFAR-10 batch file read (not its path: the same bytes elsewhere give the same numbers).
+**Key** (:func:`fig5_key`): every option that determines the numbers (the fields of
+:class:`.specs.Fig5Config`: architectures, depths, minibatches, batch size, β, width, BN
+backward, loss, seed, split, torch threads — a different thread count may change the last bits
+of a convolution) and the data: the name and SHA-256 of every CIFAR-10 batch file read (not its
+path: the same bytes elsewhere give the same numbers).
+
+**BN backward.**  Documents stored before the two vocabularies were merged name the derivative
+through the batch statistics ``autograd``; every reader here (:func:`setting`,
+:func:`select_documents`, :func:`command_line`) reads it as ``through``
+(:func:`theory.options.bn_backward`).
 
 **Code version** (:func:`fig5_code_version`): :func:`montecarlo.store.source_version` of
-:data:`FIG5_SOURCES` — the modules that compute the numbers and this codec — and the versions
-of numpy and torch.  The CLI (argument parsing), this module (its matrix encoding is named in
-every stored matrix and checked when decoding) and modules of other experiments in
-``montecarlo/convnets/`` (the Fig. 6 training) are deliberately left out, so editing them does
-not orphan stored Fig. 5 documents.
+:data:`FIG5_SOURCES` — the modules that compute the numbers, their seeds and the specification
+(whose architecture order is part of the seeds) — and the versions of numpy and torch.  The CLI
+(argument parsing), this module (its matrix encoding is named in every stored matrix and checked
+when decoding) and modules of other experiments in ``montecarlo/convnets/`` (the Fig. 6
+training) are deliberately left out, so editing them does not orphan stored Fig. 5 documents.
 
 **Document**: ``{"experiment": "fig5", "options": {…}, "configs": [{"arch", "depth",
 "effective_rank": {"mean", "stderr", "n", "values"}, "gradient_norm": {…},
 "mean_correlation": {…}}, …], "covariances": {arch: {"order": [...], "depths": {"2": matrix,
-…}}}, "seconds": s, "command": "python -m montecarlo.convnets …"}``.  ``values`` are the
+…}}}, "seconds": s, "command": "python -m montecarlo.convnets …"}`` (the command is rebuilt from
+the options by :func:`command_line`, with the flags that :class:`.specs.Fig5Config` declares).  ``values`` are the
 per-minibatch estimates in minibatch order (paired across configurations: minibatch ``m`` shows
 every network the same images).  Non-finite numbers are stored as ``null``.
 
@@ -33,7 +40,8 @@ plenty for an image), zlib-compressed and base64-encoded (:func:`encode_matrix`)
 **Fig. 6** (training, ``python -m montecarlo.convnets.train``, kind :data:`FIG6_KIND`): the layout is
 documented in :mod:`montecarlo.convnets.train`; here are only what readers need without torch —
 its code version (:func:`fig6_code_version`, over :data:`FIG6_SOURCES`) and the command that
-reproduces a stored run (:func:`fig6_command_line`).
+reproduces a stored run (:func:`fig6_command_line`, with the flags that
+:class:`.specs.TrainingPlan` and :class:`.specs.TrainConfig` declare).
 """
 from __future__ import annotations
 
@@ -45,17 +53,22 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from .store import source_version
+from theory.options import bn_backward, command_args
+
+from ..store import source_version
+from .specs import Fig5Config, TrainingPlan, fig5_options, training_options
 
 FIG5_KIND = "fig5-convnets"
 #: files whose bytes define the code version of a Fig. 5 document (see the module doc)
 FIG5_SOURCES = ("montecarlo/convnets/data.py", "montecarlo/convnets/experiments.py",
                 "montecarlo/convnets/llinit.py", "montecarlo/convnets/models.py",
-                "montecarlo/convnets/probe.py")
+                "montecarlo/convnets/probe.py", "montecarlo/convnets/seeds.py",
+                "montecarlo/convnets/specs.py")
 FIG5_LIBRARIES = ("numpy", "torch")
 MATRIX_ENCODING = "upper-triangle/max-abs float16 little-endian, zlib, base64"
-#: the CLI's defaults: the setting reported first when several are stored
-DEFAULT_SETTING = ("cross_entropy", "autograd")
+#: the CLI's defaults (loss, BN backward): the setting reported first when several are stored
+DEFAULT_SETTING = (Fig5Config.loss, Fig5Config.bn_backward)
+#: the options of a Fig. 5 key (those of :meth:`.specs.Fig5Config.options`)
 KEY_OPTIONS = ("archs", "depths", "minibatches", "batch_size", "beta", "width", "bn_backward", "loss", "seed",
                "split", "torch_threads")
 
@@ -140,13 +153,11 @@ def json_ready(value: Any) -> Any:
 
 
 def command_line(options: dict, store: str | None = None) -> str:
-    """The ``python -m montecarlo.convnets`` command that computes (or re-reads) these options."""
+    """The ``python -m montecarlo.convnets`` command that computes (or re-reads) these options:
+    every option of :class:`.specs.Fig5Config` explicitly (so a change of default cannot change it)."""
     o = options
-    parts = ["python -m montecarlo.convnets", "--depths", ",".join(map(str, o["depths"])),
-             "--archs", ",".join(o["archs"]), "--loss", o["loss"], "--bn-backward", o["bn_backward"],
-             "--minibatches", str(o["minibatches"]), "--batch-size", str(o["batch_size"]),
-             "--beta", f"{o['beta']:g}", "--width", str(o["width"]), "--seed", str(o["seed"]),
-             "--split", o.get("split", "train"), "--threads", str(o["torch_threads"])]
+    parts = ["python -m montecarlo.convnets",
+             *command_args(Fig5Config.from_options(o), fig5_options(), skip_defaults=False)]
     if o.get("data"):
         parts += ["--data", shlex.quote(str(o["data"]))]
     if store:
@@ -164,9 +175,10 @@ def build_document(result: dict, covariances: dict | None) -> dict:
 
 
 def setting(document: dict) -> tuple:
-    """What distinguishes settings in verdicts and figures: ``(loss, bn_backward, beta)``."""
+    """What distinguishes settings in verdicts and figures: ``(loss, bn_backward, beta)``
+    (``bn_backward`` canonical: a stored ``autograd`` is ``through``)."""
     o = document["options"]
-    return (o["loss"], o["bn_backward"], float(o["beta"]))
+    return (o["loss"], bn_backward(o["bn_backward"]), float(o["beta"]))
 
 
 def describe_setting(document: dict) -> str:
@@ -207,14 +219,18 @@ def config(document: dict, arch: str, depth: int) -> dict | None:
 
 # ----------------------------------------------------------------------------- Fig. 6 (training)
 #: ``python -m montecarlo.convnets.train`` stores each run as one document of this kind
-#: (:data:`montecarlo.convnets.training.DOCUMENT_KIND`); ``python -m reports`` draws Fig. 6 from it.
+#: (written by :func:`montecarlo.convnets.training.fig6`); ``python -m reports`` draws Fig. 6 from it.
 FIG6_KIND = "fig6-training"
 #: files whose bytes (with the versions of :data:`montecarlo.store.ENGINE_LIBRARIES`) define the code
-#: version of a Fig. 6 document: the modules that build, initialize and train the nets and load the
-#: data (the CLI is left out: what it selects is in the key — options and a SHA-256 of the data —
-#: so editing its text does not make stored runs look out of date)
-FIG6_SOURCES = ("montecarlo/convnets/training.py", "montecarlo/convnets/data.py",
-                "montecarlo/convnets/llinit.py", "montecarlo/convnets/models.py")
+#: version of a Fig. 6 document: the modules that build, initialize and train the nets, draw their
+#: seeds, augment and load the data, and the specification (the CLI is left out: what it selects
+#: is in the key — options and a SHA-256 of the data — so editing its text does not make stored
+#: runs look out of date)
+FIG6_SOURCES = ("montecarlo/convnets/training.py", "montecarlo/convnets/thin_nets.py",
+                "montecarlo/convnets/augment.py", "montecarlo/convnets/schedule.py",
+                "montecarlo/convnets/seeds.py", "montecarlo/convnets/specs.py",
+                "montecarlo/convnets/data.py", "montecarlo/convnets/llinit.py",
+                "montecarlo/convnets/models.py")
 
 
 def fig6_code_version() -> str:
@@ -226,18 +242,10 @@ def fig6_command_line(document: dict, store: str | None = None) -> str:
     """The ``python -m montecarlo.convnets.train`` command that trains (or re-reads from the store) the run
     of a ``fig6-training`` document: every option of its key explicitly, so presets cannot change it."""
     o = document["options"]
-    c = o["config"]
+    plan = TrainingPlan.from_options(o)
+    options = training_options()
     parts = ["python -m montecarlo.convnets.train"] + (["--full"] if document.get("preset") == "full" else [])
-    parts += ["--archs", ",".join(o["archs"]), "--depths", ",".join(str(int(d)) for d in o["depths"]),
-              "--seeds", str(o["seeds"]), "--epochs", str(o["epochs"]), "--train-images", str(c["train_images"]),
-              "--test-images", str(c["test_images"]), "--batch-size", str(c["batch_size"]),
-              "--lr", repr(float(c["lr"])), "--beta", repr(float(c["beta"])),
-              "--measurements-per-epoch", str(c["measurements_per_epoch"]), "--lr-window", str(c["lr_window"]),
-              "--lr-patience", str(c["lr_patience"]), "--lr-threshold", repr(float(c["lr_threshold"])),
-              "--lr-factor", repr(float(c["lr_factor"]))]
-    if not c.get("augment", True):
-        parts.append("--no-augment")
-    parts += ["--seed", str(c["seed"]), "--threads", str(c["torch_threads"]), "--device", str(c["device"])]
+    parts += command_args(plan, options, skip_defaults=False) + command_args(plan.config, options, skip_defaults=False)
     if o.get("data"):
         parts += ["--data", shlex.quote(str(o["data"]))]
     if store:

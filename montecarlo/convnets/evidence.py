@@ -3,17 +3,20 @@
 The claims ``effrank-depth`` and ``gradnorm-depth`` carry their decision rule in the registry
 (:class:`theory.claims.ExcessTrendRule`); this module applies it to the ``fig5-convnets``
 documents of the results store (written by ``python -m montecarlo.convnets``,
-:mod:`montecarlo.convnet_documents`).  Nothing is computed here: without a stored document the
+:mod:`montecarlo.convnets.documents`).  Nothing is computed here: without a stored document the
 verdict is ``n/a`` ("not measured") and the entry names the command to run.
 
 One verdict per stored *setting* (loss, BN backward, β): the best document of each (current code
 version, most minibatches, widest) is used.  The results differ between settings — with the
-cross-entropy and BN differentiated by autograd, the resnet's normalized gradient norm sits below
+cross-entropy and BN differentiated through its statistics, the resnet's normalized gradient norm sits below
 the white level 1/√n, so Fig. 5d's trend is not what the measurement shows; with the sum of the
 logits and BN statistics treated as constants (the theorems' model) it is — so every verdict
-names its setting, and the headline is the CLI's default setting (cross-entropy, autograd) when
-it is stored.  ``α`` for each verdict: the run's family-wise rate divided by the number of these
+names its setting, and the headline is the CLI's default setting (cross-entropy, ``through``) when
+it is stored (documents that spell it ``autograd`` are read as ``through``).  ``α`` for each verdict: the run's family-wise rate divided by the number of these
 verdicts (Bonferroni).
+
+This is montecarlo's evidence for a claim of :mod:`theory.claims` (it reads stored measurements;
+``theory.verify`` composes it), so it lives here and imports neither torch nor the samplers.
 """
 from __future__ import annotations
 
@@ -21,8 +24,10 @@ import math
 import re
 from typing import Any, Sequence
 
-from .claims import Claim, ExcessTrendRule
-from .decision import CONFIRMED, DEVIATES, INCONCLUSIVE, NOT_APPLICABLE, decide_exceeds
+from theory.claims import Claim, ExcessTrendRule
+from theory.decision import CONFIRMED, DEVIATES, INCONCLUSIVE, NOT_APPLICABLE, critical_t, decide_exceeds
+
+from .documents import FIG5_KIND, config, describe_setting, select_documents, setting
 
 COMMAND = "python -m montecarlo.convnets"
 #: extra options of the second setting worth storing for gradnorm-depth (see the module doc; at 8
@@ -38,7 +43,6 @@ def is_cifar(claim: Claim) -> bool:
 
 def _per_minibatch(document: dict, rule: ExcessTrendRule, arch: str) -> list[float | None] | None:
     """Each minibatch's change of ``arch`` from ``rule.shallow`` to ``rule.deep`` in the claimed direction."""
-    from montecarlo.convnet_documents import config
     lo, hi = config(document, arch, rule.shallow), config(document, arch, rule.deep)
     if lo is None or hi is None:
         return None
@@ -67,7 +71,6 @@ def _mean_se(entry: dict) -> str:
 
 def decide_document(rule: ExcessTrendRule, document: dict, alpha: float) -> dict[str, Any]:
     """The rule applied to one document: ``{"verdict", "own", "excess", "levels", ...}``."""
-    from montecarlo.convnet_documents import config
     treat, ctrl = _per_minibatch(document, rule, rule.treatment), _per_minibatch(document, rule, rule.control)
     if treat is None or ctrl is None:
         raise ValueError(f"the document lacks per-minibatch {rule.quantity} values of {rule.treatment} and "
@@ -93,7 +96,6 @@ def minibatches_needed(verdict: dict, threshold: float, alpha: float, power: flo
     estimated (None when the estimate equals the threshold or ``m`` would exceed ``cap``)."""
     from scipy import stats
 
-    from .decision import critical_t
     z_power = float(stats.norm.ppf(power))
     mean, se, n = verdict.get("estimate"), verdict.get("stderr"), verdict.get("n") or 0
     if mean is None or se is None or n < 2 or mean == threshold:
@@ -160,7 +162,6 @@ def not_measured(claim: Claim, store_path: str | None) -> dict[str, Any]:
 
 def claim_entry(claim: Claim, stored: Sequence[dict], alpha: float, store_path: str | None) -> dict[str, Any]:
     """The ``real`` column of a CIFAR-10 claim from stored document entries (of :meth:`Store.documents`)."""
-    from montecarlo.convnet_documents import describe_setting, select_documents, setting
     rule = claim.observable.rule
     chosen = select_documents([e for e in stored if usable(e["document"], rule)])
     if not chosen:
@@ -212,10 +213,8 @@ def attach(rows: list[dict], claims: Sequence[Claim], store: Any, alpha_family: 
     stored: list[dict] = []
     store_path = None
     if store is not None:
-        from montecarlo.convnet_documents import FIG5_KIND
         stored = store.documents(FIG5_KIND)
         store_path = str(store.path)
-    from montecarlo.convnet_documents import select_documents
     n_verdicts = sum(max(len(select_documents([e for e in stored if usable(e["document"], c.observable.rule)])), 1)
                      for _, c in cifar)
     alpha = alpha_family / max(n_verdicts, 1)
