@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "at L = 50)")
     run.add_argument("--points", type=int, default=256, help="grid points (default 256)")
     run.add_argument("--max-lag", type=int, default=64, dest="max_lag", help="ACF lags (default 64)")
-    add_store_options(p, what="chunks are written as they complete", executor=True)
+    add_store_options(p, what="chunks are written as they complete and reused by later runs", executor=True)
     p.add_argument("--json", action="store_true", help="one JSON document on stdout, nothing else")
     return p
 

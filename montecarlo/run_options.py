@@ -23,15 +23,22 @@ def display_path(path: Any) -> str:
     return "~" + text[len(home):] if home != "/" and text.startswith(home + os.sep) else text
 
 
-def add_store_options(parser: argparse.ArgumentParser, *, what: str = "results are stored as they complete",
-                      executor: bool = False, no_store: bool = True) -> None:
-    """Add the ``results store`` group (and, with ``executor=True``, ``--workers | --scheduler``)."""
+def add_store_options(parser: argparse.ArgumentParser, *,
+                      what: str = "results are written as they complete and reused by later runs",
+                      executor: bool = False, no_store: bool = True, read_only: bool = False) -> None:
+    """Add the ``results store`` group (and, with ``executor=True``, ``--workers | --scheduler``).
+
+    ``what`` says what the command keeps there; ``read_only`` (a reader such as ``python -m
+    reports``) says the store is never created or modified and offers no ``--no-store``.
+    """
+    if read_only:
+        what, no_store = "read only, never created or modified", False
     group = parser.add_argument_group("results store" + (" and distributed runs" if executor else ""))
     where = group.add_mutually_exclusive_group() if no_store else group
     where.add_argument("--store", metavar="PATH",
-                       help=f"SQLite results store: {what} and reused by later runs (default: "
-                            f"$SHATTERED_GRADIENTS_STORE, else {display_path(default_store_path())}); a corrupt "
-                            "or incompatible file is an error and is never modified")
+                       help=f"SQLite results store: {what} (default: $SHATTERED_GRADIENTS_STORE, else "
+                            f"{display_path(default_store_path())}); a corrupt or incompatible file is an error "
+                            "and is never modified")
     if no_store:
         where.add_argument("--no-store", action="store_true", dest="no_store",
                            help="compute everything, read and write no store")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from montecarlo.convnet_documents import fig6_command_line
+from montecarlo.run_options import add_store_options
 from montecarlo.store import default_store_path
 
 from . import figures as F
@@ -39,9 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                "An existing DIR/report.html is not overwritten unless --force is given (then every file "
                "of the report in DIR is replaced). Exit codes: 0 written; 2 bad usage, nothing stored, "
                "unusable inputs or an existing report without --force.")
-    p.add_argument("--store", metavar="PATH",
-                   help=f"results store to read (default: $SHATTERED_GRADIENTS_STORE, else {default_store_path()}); "
-                        "never created or modified")
+    add_store_options(p, read_only=True)
     p.add_argument("--results", metavar="FILE.json",
                    help="a `python -m theory.verify --json` document (verdict table, theory-vs-measurement figure)")
     p.add_argument("--out", metavar="DIR", required=True, help="output directory (created if needed)")

@@ -37,7 +37,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from montecarlo.store import StoreError, default_store_path
+from kernels import BACKENDS
+from montecarlo.run_options import add_store_options, store_path
+from montecarlo.store import StoreError
+from theory.claims import CONVNET_SETTINGS, THEOREM_SETTING
 from theory.specs import SpecError
 
 from .catalog import DEFAULT_NETS, DEFAULT_SEED, GRID_ENTRIES, QUICK_NAMES, fig4_entries, fig4_layers
@@ -52,8 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "and the training behind Fig. 6 into the results store (stored results are "
                     "reused) and write a `python -m theory.verify --json` document; then run "
                     "`python -m reports --results FILE --out DIR`.")
-    p.add_argument("--store", metavar="PATH", help=f"results store (default: $SHATTERED_GRADIENTS_STORE, else "
-                                                   f"{default_store_path()})")
+    add_store_options(p, what="every run is written as it completes and reused by later runs", no_store=False)
     p.add_argument("--results", metavar="FILE.json", default="out/verify.json",
                    help="where the verify document goes (default out/verify.json; replaced)")
     p.add_argument("--quick", action="store_true",
@@ -62,12 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"root seed (default {DEFAULT_SEED})")
     p.add_argument("--points", type=int, default=256, help="grid points (default 256)")
     p.add_argument("--max-lag", type=int, default=64, dest="max_lag", help="ACF lags (default 64)")
-    p.add_argument("--backend", default="numba", help="numpy | numba | torch | cuda (default numba)")
+    p.add_argument("--backend", default="numba", choices=BACKENDS, help=" | ".join(BACKENDS) + " (default numba)")
     p.add_argument("--skip-verify", action="store_true", help="run the experiments only, not theory.verify")
     p.add_argument("--convnets", choices=tuple(CONVNET_PRESETS) + ("skip",), default=None,
                    help="Fig. 5 on CIFAR-10 convnets (python -m montecarlo.convnets, before verify, which decides "
                         "the claims effrank-depth and gradnorm-depth from it; a stored run is reused): "
-                        "default = the CLI's defaults, once as is and once with --loss sum --bn-backward constant --minibatches 16 "
+                        "default = the CLI's defaults, once as is and once with " + " ".join(THEOREM_SETTING.command_args()) + " "
                         "(measured on 2 cores: 1.6-4 min for 8 minibatches, twice that for 16, up to 14 min per 8 when the machine is shared); quick = the "
                         "first of these only; skip. Default: default, or quick with --quick")
     p.add_argument("--training", choices=("default", "skip"), default=None,
@@ -142,11 +144,10 @@ def run_verify(store: str, results: Path, symbolic_only: bool, seed: int, backen
     return proc.returncode
 
 
-#: ``python -m montecarlo.convnets`` argument lists per ``--convnets`` preset (one run each)
-#: (the §3 setting gets 16 minibatches: at 8 its gradient-norm verdict was inconclusive — the
-#: decision rule asked for 14 — and at 16 it was decided)
-CONVNET_PRESETS = {"default": ([], ["--loss", "sum", "--bn-backward", "constant", "--minibatches", "16"]),
-                   "quick": ([],)}
+#: ``python -m montecarlo.convnets`` argument lists per ``--convnets`` preset (one run each): the
+#: registry's settings that decide the CIFAR-10 claims (:data:`theory.claims.CONVNET_SETTINGS`)
+CONVNET_PRESETS = {"default": tuple(setting.command_args() for setting in CONVNET_SETTINGS),
+                   "quick": (CONVNET_SETTINGS[0].command_args(),)}
 
 
 def _run_presets(cli: str, main, runs: Sequence[Sequence[str]], store: str, seed: int, figure: str, log) -> None:
@@ -194,7 +195,7 @@ def run_training(store: str, preset: str, seed: int, log=print) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     nets = args.nets or (QUICK_NETS if args.quick else DEFAULT_NETS)
-    store = args.store or str(default_store_path())
+    store = str(store_path(args))
     if nets < 2:
         print(f"python -m reports.produce: error: --nets={nets!r} is not allowed: an integer >= 2", file=sys.stderr)
         return 2

@@ -243,7 +243,7 @@ def build_parser() -> cli.Parser:
     p.add_argument("--seed", type=int, default=0, help="seed of every Monte Carlo run (default 0)")
     p.add_argument("--alpha", type=float, default=1e-3, help="family-wise false-alarm rate (default 1e-3)")
     p.add_argument("--backend", choices=BACKENDS, default="numba", help="Monte Carlo kernel (default numba)")
-    add_store_options(p, what="every Monte Carlo chunk is written as it completes (a killed run resumes)",
+    add_store_options(p, what="every Monte Carlo chunk is written as it completes and reused by later runs (a killed run resumes)",
                       executor=True)
     return p
 
