@@ -5,9 +5,9 @@ one seed on one backend; its summary rows are a pure function of those, so chunk
 in any order, by any process (:func:`compute_chunk`).  An *executor* has ``run(tasks)`` and yields
 ``(task, output)`` pairs as they complete: :class:`SerialExecutor` (this process),
 :class:`FuturesExecutor` (a ``concurrent.futures`` pool) or
-:class:`montecarlo.distributed.DaskExecutor` (chosen by :func:`montecarlo.runner.as_executor`).  :func:`plan_chunks` tiles a run so that stored
-chunks are reused.  :func:`make_experiment` / :func:`experiment_of` build the experiment object
-of a run, or of a stored run key.
+:class:`montecarlo.distributed.DaskExecutor` (chosen by :func:`montecarlo.runner.as_executor`).
+:func:`plan_chunks` tiles a run so that stored chunks are reused.  :func:`make_experiment` and
+:func:`experiment_of` build the experiment object of a run, or of a stored run key.
 
 Imports: observables and the store's key types; the runner (:mod:`montecarlo.runner`), the
 Dask executor (:mod:`montecarlo.distributed`) and result loading (:mod:`montecarlo.results`) import

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from montecarlo.convnet_documents import fig6_command_line
+from montecarlo.convnets.documents import fig6_command_line, setting
 from montecarlo.run_options import add_store_options
 from montecarlo.store import default_store_path
 
@@ -115,7 +115,7 @@ def provenance(inputs: ReportInputs) -> tuple[list[str], list[dict]]:
         doc, o = e["document"], e["document"]["options"]
         commands.append(doc.get("command", "python -m montecarlo.convnets")
                         + (f" --store {inputs.store_path}" if inputs.store_path else ""))
-        runs.append({"label": f"Fig. 5: loss {o['loss']}, BN backward {o['bn_backward']}",
+        runs.append({"label": f"Fig. 5: loss {o['loss']}, BN backward {setting(doc)[1]}",
                      "spec": f"CIFAR-10 convnets ({', '.join(o.get('archs', []))}), width {o['width']}, "
                              f"β = {o['beta']:g}, depths {', '.join(map(str, o['depths']))}",
                      "nets": f"{o['minibatches']} per depth and arch (one per minibatch)", "seed": o["seed"],

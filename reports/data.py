@@ -179,9 +179,9 @@ def montecarlo_command(run: StoredRun) -> str:
 
 def load_fig5(store: Store) -> list[dict]:
     """Stored ``fig5-convnets`` documents for Fig. 5, one per setting (loss, BN backward, β): the
-    current code version first, then the most minibatches (:func:`montecarlo.convnet_documents.select_documents`);
+    current code version first, then the most minibatches (:func:`montecarlo.convnets.documents.select_documents`);
     the CLI's default setting first.  Documents without covariance matrices or configs are skipped."""
-    from montecarlo.convnet_documents import FIG5_KIND, select_documents
+    from montecarlo.convnets.documents import FIG5_KIND, select_documents
     stored = [e for e in store.documents(FIG5_KIND) if e["document"].get("configs")]
     return select_documents(stored)
 
@@ -215,6 +215,6 @@ def select_fig6(stored: list[dict], current_version: str) -> list[dict]:
 
 def load_fig6(store: Store) -> list[dict]:
     """Stored ``fig6-training`` documents for Fig. 6 (:func:`select_fig6`; code version of
-    :func:`montecarlo.convnet_documents.fig6_code_version`, that of ``python -m montecarlo.convnets.train``)."""
-    from montecarlo.convnet_documents import FIG6_KIND, fig6_code_version
+    :func:`montecarlo.convnets.documents.fig6_code_version`, that of ``python -m montecarlo.convnets.train``)."""
+    from montecarlo.convnets.documents import FIG6_KIND, fig6_code_version
     return select_fig6(store.documents(FIG6_KIND), fig6_code_version())

@@ -1,6 +1,6 @@
 """Fig. 5 (§4): gradients of CIFAR-10 convnets at initialization, from stored documents.
 
-Reads ``fig5-convnets`` documents of the results store (:mod:`montecarlo.convnet_documents`,
+Reads ``fig5-convnets`` documents of the results store (:mod:`montecarlo.convnets.documents`,
 written by ``python -m montecarlo.convnets``); never runs a network.
 """
 from __future__ import annotations
@@ -33,9 +33,10 @@ def absolute_correlation(cov: np.ndarray) -> np.ndarray:
 
 
 def _setting_label(doc: dict) -> str:
-    o = doc["options"]
-    return (f"{o['loss'].replace('cross_entropy', 'cross-entropy')}, BN {o['bn_backward']}, β={o['beta']:g}, "
-            f"{o['minibatches']} minibatches")
+    from montecarlo.convnets.documents import setting
+    loss, bn, beta = setting(doc)  # a stored ``autograd`` reads as ``through``
+    return (f"{loss.replace('cross_entropy', 'cross-entropy')}, BN {bn}, β={beta:g}, "
+            f"{doc['options']['minibatches']} minibatches")
 
 
 def _curve(doc: dict, arch: str, quantity: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -58,7 +59,7 @@ def figure_5(documents: Sequence[dict], out_dir: Path, name: str = "fig5_convnet
     (c–d), one line style per setting.  Reference lines: white gradients (relative effective
     rank 1; normalized norm 1/√n for a minibatch of n).
     """
-    from montecarlo.convnet_documents import decode_covariances
+    from montecarlo.convnets.documents import decode_covariances
 
     docs = [_document(e) for e in documents]
     if not docs:

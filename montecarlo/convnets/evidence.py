@@ -12,8 +12,8 @@ cross-entropy and BN differentiated through its statistics, the resnet's normali
 the white level 1/√n, so Fig. 5d's trend is not what the measurement shows; with the sum of the
 logits and BN statistics treated as constants (the theorems' model) it is — so every verdict
 names its setting, and the headline is the CLI's default setting (cross-entropy, ``through``) when
-it is stored (documents that spell it ``autograd`` are read as ``through``).  ``α`` for each verdict: the run's family-wise rate divided by the number of these
-verdicts (Bonferroni).
+it is stored (documents that spell it ``autograd`` are read as ``through``).  ``α`` for each
+verdict: the run's family-wise rate divided by the number of these verdicts (Bonferroni).
 
 This is montecarlo's evidence for a claim of :mod:`theory.claims` (it reads stored measurements;
 ``theory.verify`` composes it), so it lives here and imports neither torch nor the samplers.

@@ -172,7 +172,8 @@ class Fig5Config:
     batch_size: int = option(256, "images per minibatch")
     beta: float = option(DEFAULT_BETA, "resnet branch scale beta")
     width: int = option(16, "channels per layer")
-    bn_backward: str = option("through", BN_BACKWARD_HELP, parse=bn_backward, metavar="{" + ",".join(BN_BACKWARDS) + "}")
+    bn_backward: str = option("through", BN_BACKWARD_HELP, parse=bn_backward,
+                              metavar="{" + ",".join(BN_BACKWARDS) + "}")
     split: str = option("train", "images to draw minibatches from", choices=SPLITS)
     seed: int = option(0, "root of numpy.random.SeedSequence")
     threads: int | None = option(None, "torch CPU threads", default_text="torch's choice")
@@ -330,7 +331,8 @@ class TrainingPlan:
     archs: tuple[str, ...] = option(TRAINING_ARCHS, "comma-separated, from " + ", ".join(TRAINING_ARCHS),
                                     parse=name_list, metavar="ARCH,...", default_text="all")
     depths: tuple[int, ...] = option((8, 20, 50), f"comma-separated depths: conv modules after the stem, even "
-                                                  f"integers >= {TRAINING_MIN_DEPTH}", parse=int_list, metavar="D,D,...")
+                                                  f"integers >= {TRAINING_MIN_DEPTH}",
+                                     parse=int_list, metavar="D,D,...")
     seeds: int = option(2, "trained networks per (arch, depth)")
     epochs: int = option(5, "epochs per run")
     config: TrainConfig = dataclasses.field(default_factory=TrainConfig)

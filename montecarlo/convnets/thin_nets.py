@@ -70,7 +70,7 @@ def stage_widths(arch: str) -> tuple[int, ...]:
     """Channels per stage: :data:`.specs.TRAINING_STAGE_WIDTHS`, times 1/√2 (rounded) for the CReLU nets."""
     check_training_arch(arch)
     if arch.startswith("crelu"):
-        return tuple(int(round(w * CRELU_WIDTH_FACTOR)) for w in STAGE_WIDTHS)
+        return tuple(int(round(w * CRELU_WIDTH_FACTOR)) for w in TRAINING_STAGE_WIDTHS)
     return TRAINING_STAGE_WIDTHS
 
 

@@ -68,7 +68,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 import time
 from typing import Any
@@ -77,6 +76,7 @@ from theory.options import Option, add_options, flag_of, given_values
 from theory.specs import SpecError
 
 from ..run_options import add_store_options, open_store, store_path
+from ..store import Store, StoreError
 from .data import CIFAR10Error, default_data_path, load_cifar10
 from .documents import FIG6_KIND, fig6_code_version, fig6_command_line
 from .specs import (TRAINING_FULL_PRESET, TRAINING_MIN_DEPTH, TRAINING_STAGE_WIDTHS, TrainConfig, TrainingPlan,
@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         store.close()  # not held open during hours of training
     progress(f"Fig. 6 ({'full' if args.full else 'reduced'}): archs {','.join(plan.archs)}; depths "
              f"{','.join(map(str, plan.depths))}; {plan.seeds} seed(s); {plan.epochs} epoch(s); "
-             f"{len(train)} training / {len(test)} test images; {config.torch_threads} torch thread(s) on {args.device}")
+             f"{len(train)} training / {len(test)} test images; {config.torch_threads} torch thread(s) on "
+             f"{config.device}")
     result = fig6(plan, train.images, train.labels, test.images, test.labels, args.checkpoints, progress)
     doc = {"kind": FIG6_KIND, "preset": "full" if args.full else "reduced",
            "options": key | {"data": str(args.data or default_data_path()), "train_files": list(train.files),
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
            "configs": result["configs"], "code_version": code_version, "checkpoints": result["checkpoints"],
            "seconds": time.perf_counter() - t0}
     doc["command"] = fig6_command_line(doc)
-    progress(f"total time: {doc['seconds']:.1f} s ({config.torch_threads} torch thread(s) on {args.device})")
+    progress(f"total time: {doc['seconds']:.1f} s ({config.torch_threads} torch thread(s) on {config.device})")
     if store is not None:
         try:
             with Store(store_path(args)) as s:

@@ -111,7 +111,8 @@ def _atomic_save(obj, path: Path) -> None:
             tmp.unlink()
 
 
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> tuple[float, float]:
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+             batch_size: int = 500) -> tuple[float, float]:
     """(accuracy, mean cross-entropy) of ``model`` on the given images, no gradients."""
     model.eval()
     correct, total_loss = 0, 0.0
