@@ -24,8 +24,8 @@ def test_shapes_and_layer_counts(arch, depth):
 
 def test_skip_is_identity_plus_beta_branch():
     torch.manual_seed(0)
-    res = Block(4, skip=True, beta=0.3, bn_backward="autograd")
-    ff = Block(4, skip=False, beta=0.3, bn_backward="autograd")
+    res = Block(4, skip=True, beta=0.3, bn_backward="through")
+    ff = Block(4, skip=False, beta=0.3, bn_backward="through")
     ff.load_state_dict(res.state_dict())
     x = torch.randn(6, 4, 8, 8)
     torch.testing.assert_close(res(x), x + 0.3 * ff(x))
@@ -47,7 +47,7 @@ def test_seeded_build_is_reproducible():
 
 def test_bn_uses_batch_statistics_and_two_backward_modes():
     x = torch.randn(8, 3, 5, 5) * 3 + 2
-    auto, const = BatchNorm2d(3, "autograd"), BatchNorm2d(3, "constant")
+    auto, const = BatchNorm2d(3, "through"), BatchNorm2d(3, "constant")
     ya = auto(x)
     torch.testing.assert_close(ya.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
     torch.testing.assert_close(ya, const(x))
@@ -55,7 +55,7 @@ def test_bn_uses_batch_statistics_and_two_backward_modes():
     (ga,) = torch.autograd.grad((auto(xa) ** 3).sum(), xa)
     xc = x.clone().requires_grad_(True)
     (gc,) = torch.autograd.grad((const(xc) ** 3).sum(), xc)
-    # autograd re-centres the backward signal per channel; constant statistics do not
+    # through the statistics re-centres the backward signal per channel; constant statistics do not
     torch.testing.assert_close(ga.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
     assert not torch.allclose(ga, gc)
 
@@ -68,3 +68,10 @@ def test_bn_uses_batch_statistics_and_two_backward_modes():
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ConvNet(**kwargs)
+
+
+def test_bn_backward_accepts_the_older_spelling_and_names_a_bad_value():
+    assert BatchNorm2d(3, "autograd").bn_backward == "through"  # the convnets' former name of "through"
+    assert build("resnet", 2, width=4, bn_backward="autograd", seed=0).stem[1].bn_backward == "through"
+    with pytest.raises(ValueError, match="bn_backward='exact'.*constant, through"):
+        BatchNorm2d(3, "exact")

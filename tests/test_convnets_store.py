@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from montecarlo import convnet_documents as CD
+from montecarlo.convnets import documents as CD
+from montecarlo.convnets import evidence as CE
 from montecarlo.store import Store
-from theory import convnet_evidence as CE
 from theory.claims import get_claim
 from theory.decision import CONFIRMED, DEVIATES, INCONCLUSIVE, NOT_APPLICABLE
 
@@ -38,7 +38,7 @@ def _matrix(n: int, corr: float, rng) -> np.ndarray:
 
 def synthetic_document(ff_rank=(0.05, 0.1, 0.3, 0.45, 0.5), res_rank=(0.01, 0.012, 0.015, 0.02, 0.025),
                        ff_norm=(0.5, 0.3, 0.12, 0.07, 0.065), res_norm=(0.6, 0.55, 0.5, 0.45, 0.4),
-                       noise=0.01, minibatches=8, loss="cross_entropy", bn_backward="autograd", n=16, seed=0,
+                       noise=0.01, minibatches=8, loss="cross_entropy", bn_backward="through", n=16, seed=0,
                        depths=DEPTHS) -> dict:
     """A fig5-convnets document with the given per-depth means and Gaussian per-minibatch noise."""
     rng = np.random.default_rng(seed)
@@ -95,6 +95,20 @@ def test_select_documents_prefers_current_version_then_more_minibatches():
     assert all(e["current"] for e in chosen)
 
 
+def test_documents_of_older_code_spelling_autograd_read_as_through():
+    old = synthetic_document(bn_backward="autograd", minibatches=30)
+    assert old["options"]["bn_backward"] == "autograd"  # as stored
+    new = synthetic_document(bn_backward="through")
+    assert CD.setting(old) == CD.setting(new) == ("cross_entropy", "through", 0.1)
+    assert "BN backward through" in CD.describe_setting(old)
+    assert "--bn-backward through" in CD.command_line(old["options"])
+    chosen = CD.select_documents([{"id": 1, "code_version": "old", "document": old},
+                                  {"id": 2, "code_version": "new", "document": new},
+                                  {"id": 3, "code_version": "new", "document": synthetic_document(loss="sum")}],
+                                 current_version="new")
+    assert [e["id"] for e in chosen] == [2, 3]  # one setting: the current code wins; the default setting first
+
+
 # ----------------------------------------------------------------------------- CLI round trip
 def test_cli_stores_a_document_once_and_reads_it_back(tiny_data, tmp_path, capsys, monkeypatch):
     from montecarlo.convnets import cli
@@ -109,7 +123,7 @@ def test_cli_stores_a_document_once_and_reads_it_back(tiny_data, tmp_path, capsy
     assert entry["code_version"] == CD.fig5_code_version()
     key = entry["key"]
     assert key["depths"] == [2, 4] and key["minibatches"] == 2 and key["width"] == 4 and key["batch_size"] == 8
-    assert key["loss"] == "cross_entropy" and key["bn_backward"] == "autograd" and key["torch_threads"] == 1
+    assert key["loss"] == "cross_entropy" and key["bn_backward"] == "through" and key["torch_threads"] == 1
     assert key["data"][0]["file"] == "data_batch_1" and len(key["data"][0]["sha256"]) == 64
     doc = entry["document"]
     assert doc["configs"] == first["configs"]
@@ -224,7 +238,7 @@ def test_verify_decides_each_stored_setting_and_names_the_command_when_nothing_i
     # the headline cell shows the test that rejected: feedforward's own log-decay (≈ 0 < log 2)
     assert grad["real"]["estimate"] == pytest.approx(0.0, abs=0.05) and "own" not in grad["real"]
     from theory.claims import claim_verdict as overall_verdict
-    assert overall_verdict(grad) == ("does not hold (cross_entropy, BN autograd); "
+    assert overall_verdict(grad) == ("does not hold (cross_entropy, BN through); "
                                      "holds (sum, BN constant)")
     assert overall_verdict(eff) == "holds"
     assert "reproduced iff" in grad["rule"]

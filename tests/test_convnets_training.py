@@ -1,4 +1,5 @@
-"""Fig. 6 training experiment (montecarlo.convnets.training / .train) on tiny configurations."""
+"""Fig. 6 training experiment (montecarlo.convnets.thin_nets / .augment / .schedule / .training / .train)
+on tiny configurations."""
 import json
 import math
 import os
@@ -9,9 +10,14 @@ import pytest
 import torch
 
 from montecarlo.convnets import train as cli
-from montecarlo.convnets.training import (ARCHS, MIN_DEPTH, STAGE_WIDTHS, AutoScheduler, TrainConfig, augment,
-                                          build_thin, checkpoint_dir_for, module_layout, parameter_count,
-                                          stage_widths, train_run)
+from montecarlo.convnets.augment import augment
+from montecarlo.convnets.schedule import AutoScheduler
+from montecarlo.convnets.specs import TRAINING_ARCHS as ARCHS
+from montecarlo.convnets.specs import TRAINING_MIN_DEPTH as MIN_DEPTH
+from montecarlo.convnets.specs import TRAINING_STAGE_WIDTHS as STAGE_WIDTHS
+from montecarlo.convnets.specs import TrainConfig
+from montecarlo.convnets.thin_nets import build_thin, module_layout, parameter_count, stage_widths
+from montecarlo.convnets.training import checkpoint_dir_for, train_run
 from montecarlo.store import Store
 
 from .test_convnets_data import write_batch

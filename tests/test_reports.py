@@ -441,7 +441,7 @@ def test_report_draws_fig6_from_a_stored_training_run_and_never_trains(fig6_stor
 
     import torch
 
-    from montecarlo.convnet_documents import fig6_code_version
+    from montecarlo.convnets.documents import fig6_code_version
     from montecarlo.convnets.train import main as train_main
     path, entry = fig6_store
     doc = entry["document"]
@@ -472,7 +472,7 @@ def test_report_draws_fig6_from_a_stored_training_run_and_never_trains(fig6_stor
 
 
 def test_report_marks_fig6_of_older_code_and_rebuilds_its_command(fig6_store, tmp_path, no_sampling):
-    from montecarlo.convnet_documents import fig6_command_line
+    from montecarlo.convnets.documents import fig6_command_line
     from montecarlo.store import Store
     _, entry = fig6_store
     old = json.loads(json.dumps(entry["document"]))

@@ -52,10 +52,8 @@ class ConvnetSetting:
     minibatches: int
 
     def command_args(self) -> list[str]:
-        """The ``python -m montecarlo.convnets`` flags of this setting (beyond its defaults)."""
-        return ([] if self.loss == "cross_entropy" else ["--loss", self.loss]) + \
-            ([] if self.bn_backward == "through" else ["--bn-backward", self.bn_backward]) + \
-            ([] if self.minibatches == 8 else ["--minibatches", str(self.minibatches)])
+        """The ``python -m montecarlo.convnets`` flags of this setting, every one explicit."""
+        return ["--loss", self.loss, "--bn-backward", self.bn_backward, "--minibatches", str(self.minibatches)]
 
 
 #: the CLI's defaults first (cross-entropy, BN differentiated through; 8 minibatches), then the

@@ -16,7 +16,7 @@ For each claim of the registry (:mod:`theory.claims`):
 * **infinite width** — the mean-field prediction (:mod:`theory.infinite_width`) against the same
   real-network samples: it explains where and why real networks depart (typical pairs only);
 * **CIFAR-10 convnets** (effrank-depth, gradnorm-depth, Fig. 5c–d) — the registry's rule applied to
-  the ``fig5-convnets`` documents of the results store (:mod:`theory.convnet_evidence`), one
+  the ``fig5-convnets`` documents of the results store (:mod:`montecarlo.convnets.evidence`), one
   verdict per stored setting; never computed here: without a stored document the verdict is
   ``n/a`` and the summary names the ``python -m montecarlo.convnets`` command to run.
 

@@ -24,17 +24,16 @@ import math
 import re
 from typing import Any, Sequence
 
-from theory.claims import Claim, ExcessTrendRule
+from theory.claims import THEOREM_SETTING, VERDICT_WORDS, Claim, ExcessTrendRule
 from theory.decision import CONFIRMED, DEVIATES, INCONCLUSIVE, NOT_APPLICABLE, critical_t, decide_exceeds
 
 from .documents import FIG5_KIND, config, describe_setting, select_documents, setting
 
 COMMAND = "python -m montecarlo.convnets"
-#: extra options of the second setting worth storing for gradnorm-depth (see the module doc; at 8
-#: minibatches its verdict was inconclusive here, at 16 decided)
-THEOREM_SETTING = "--loss sum --bn-backward constant --minibatches 16"
-WORDS = {CONFIRMED: "reproduced", DEVIATES: "not reproduced", INCONCLUSIVE: "inconclusive",
-         NOT_APPLICABLE: "not measured"}
+#: extra options of the registry's second setting, worth storing for gradnorm-depth (the theorems'
+#: model; see the module doc and :data:`theory.claims.THEOREM_SETTING`)
+THEOREM_OPTIONS = " ".join(THEOREM_SETTING.command_args())
+WORDS = VERDICT_WORDS["reproduction"]  # a verdict in words: reproduced, not reproduced, …
 
 
 def is_cifar(claim: Claim) -> bool:
@@ -148,7 +147,7 @@ def not_measured(claim: Claim, store_path: str | None) -> dict[str, Any]:
     where = f" --store {store_path}" if store_path else ""
     commands = [COMMAND + where]
     if claim.observable.quantity == "gradient_norm":
-        commands.append(f"{COMMAND} {THEOREM_SETTING}{where}")
+        commands.append(f"{COMMAND} {THEOREM_OPTIONS}{where}")
     if store_path is None:
         note = "not measured: no results store was read (--no-store); run " + " and ".join(f"`{c}`" for c in commands)
     else:

@@ -34,11 +34,12 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from theory.claims import FIG5_DEPTHS
 from theory.options import BN_BACKWARD_HELP, BN_BACKWARDS, Option, bn_backward, option, options_of
 from theory.specs import SpecError
 
 #: the paper's depths of Fig. 5 (§4)
-PAPER_DEPTHS = (2, 4, 10, 24, 50)
+PAPER_DEPTHS = FIG5_DEPTHS  # declared in the claims registry (theory.claims)
 FIG5_BN_ARCHS = ("feedforward", "resnet")
 PLAIN_ARCHS = ("crelu-ll", "prelu-ll", "crelu-he", "relu-he")
 FIG5_ARCHS = FIG5_BN_ARCHS + PLAIN_ARCHS
@@ -302,7 +303,8 @@ class TrainConfig:
     lr_factor: float = option(0.1, "learning-rate multiplier at a drop")
     augment: bool = option(True, "no translation/flip augmentation")
     device: str = option("cpu", "torch device", choices=DEVICES)
-    torch_threads: int = option(1, "torch CPU threads (part of the key: float sums depend on it)", flag="--threads")
+    torch_threads: int = option(1, "torch CPU threads (part of the key: float sums depend on it)", flag="--threads",
+                                metavar="N")
     data_sha256: str = option("", cli=False)
 
     def __post_init__(self) -> None:

@@ -101,8 +101,8 @@ def cli_options() -> list[Option]:
     for opt in training_options():
         if opt.name in TRAINING_FULL_PRESET:
             reduced = next(iter(opt.defaults.values()))
-            opt = dataclasses.replace(opt, default_text=f"{_text(opt.name, reduced)} "
-                                                        f"(--full: {_text(opt.name, TRAINING_FULL_PRESET[opt.name])})")
+            opt = dataclasses.replace(opt, default_text=f"{_text(opt.name, reduced)}; "
+                                                        f"--full: {_text(opt.name, TRAINING_FULL_PRESET[opt.name])}")
         out.append(opt)
     return out
 
