@@ -25,9 +25,8 @@ from dataclasses import dataclass
 import mpmath
 import numpy as np
 
-from kernels.plan import LayerPlan
+from kernels.plan import BN_BACKWARDS, LayerPlan
 from theory.pathsum import Block, block_of, forward_variance_step
-from kernels.plan import BN_BACKWARDS
 from theory.specs import CReLULLSpec, NetworkSpec, ShallowSpec, SpecError
 
 from . import sampling

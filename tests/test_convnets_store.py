@@ -308,12 +308,14 @@ def test_produce_runs_the_convnet_presets_before_verify(tmp_path, monkeypatch, c
     monkeypatch.setattr(montecarlo.convnets.cli, "main", lambda argv: calls.append(argv) or 0)
     store = str(tmp_path / "s.sqlite")
     assert P.main(["--store", store, "--skip-verify"]) == 0
-    assert calls == [["--seed", "0", "--store", store],
+    default = ["--loss", "cross_entropy", "--bn-backward", "through", "--minibatches", "8", "--seed", "0",
+               "--store", store]
+    assert calls == [default,
                      ["--loss", "sum", "--bn-backward", "constant", "--minibatches", "16", "--seed", "0",
                       "--store", store]]
     calls.clear()
     assert P.main(["--store", store, "--skip-verify", "--quick"]) == 0
-    assert calls == [["--seed", "0", "--store", store]]
+    assert calls == [default]
     calls.clear()
     assert P.main(["--store", store, "--skip-verify", "--convnets", "skip"]) == 0
     assert calls == []

@@ -72,6 +72,28 @@ def imports_of(module: str) -> list[tuple[str, int]]:
 GRAPH = {m: imports_of(m) for m in MODULES}
 
 
+def dangling_imports() -> list[str]:
+    """Imports of the project's packages that name no module (a path left behind by a move)."""
+    out = []
+    for module, path in MODULES.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    names = [".".join(base + ([node.module] if node.module else []))]
+                else:
+                    names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                if name.split(".")[0] in LAYERS and name not in MODULES:
+                    out.append(f"{path.relative_to(ROOT)}:{node.lineno}: no module {name}")
+    return out
+
+
 def _layer(module: str) -> int:
     return LAYERS.index(module.split(".")[0])
 
@@ -127,6 +149,10 @@ def cycles(graph: dict[str, list[tuple[str, int]]] = GRAPH) -> list[list[str]]:
 
 def test_every_layer_imports_only_the_layers_below_it():
     assert layer_violations() == []
+
+
+def test_every_project_import_names_a_module():
+    assert dangling_imports() == []
 
 
 def test_no_import_circles():

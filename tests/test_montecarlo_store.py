@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from montecarlo import runner
-from montecarlo.observables import PairsExperiment, grid, typical_pairs
+from montecarlo import chunks, runner
 from montecarlo.chunks import Segment, plan_chunks
+from montecarlo.observables import PairsExperiment, grid, typical_pairs
 from montecarlo.results import load_result
 from montecarlo.runner import estimate
-from montecarlo.store import (SCHEMA_VERSION, RunKey, Store, StoreError, default_store_path, engine_version)
+from montecarlo.store import SCHEMA_VERSION, RunKey, Store, StoreError, default_store_path, engine_version
 from theory.specs import FeedforwardSpec, ResnetSpec, ShallowSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,7 +137,8 @@ def test_grid_and_shallow_stored_runs_are_bit_identical(tmp_path):
 def test_another_code_version_is_not_reused(tmp_path, monkeypatch):
     path = tmp_path / "v.sqlite"
     estimate(SPEC, chunk=5, store=path, **RUN)
-    monkeypatch.setattr(runner, "engine_version", lambda: "0123456789abcdef")
+    for module in (runner, chunks):  # the client and the chunk computation both see the other version
+        monkeypatch.setattr(module, "engine_version", lambda: "0123456789abcdef")
     states, tick = _counter()
     assert _dump(estimate(SPEC, chunk=5, store=path, progress=tick, **RUN)) == _reference()
     assert states[-1] == (2, 0, 2)

@@ -66,8 +66,8 @@ from kernels.blas_threads import single_threaded_blas, worker_count
 from theory.specs import FeedforwardSpec, NetworkSpec, ResnetSpec
 
 from .. import networks, observables, sampling
+from ..estimators import StreamingMoments
 from . import peers as bench_peers
-from .estimators import StreamingMoments
 
 FALSE_ALARM = 1e-3
 TARGETS = {"engine_over_vmap": 2.0, "engine_over_autograd_loop": 2.5, "pct_of_gemm": 50.0,
