@@ -44,14 +44,14 @@ def _resolve(name: str) -> str | None:
     return None
 
 
-def imports_of(module: str) -> list[tuple[str, int]]:
-    """``(imported project module, line)`` for every import statement of ``module``."""
+def _statements(module: str):
+    """``(absolute names, line)`` of every import statement of ``module``: ``import a.b`` gives
+    ``a.b``; ``from .x import y`` gives the resolved ``pkg.x`` and, where it is a module, ``pkg.x.y``."""
     path = MODULES[module]
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
-            targets = [a.name for a in node.names]
+            yield [a.name for a in node.names], [a.name for a in node.names], node.lineno
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
@@ -60,12 +60,17 @@ def imports_of(module: str) -> list[tuple[str, int]]:
                 stem = node.module or ""
             # ``from pkg import sub`` imports the submodule when there is one
             targets = [f"{stem}.{a.name}" if f"{stem}.{a.name}" in MODULES else stem for a in node.names]
-        else:
-            continue
+            yield [stem], targets, node.lineno
+
+
+def imports_of(module: str) -> list[tuple[str, int]]:
+    """``(imported project module, line)`` for every import statement of ``module``."""
+    found = []
+    for _, targets, line in _statements(module):
         for target in targets:
             resolved = _resolve(target)
             if resolved is not None and resolved != module:
-                found.append((resolved, node.lineno))
+                found.append((resolved, line))
     return found
 
 
@@ -74,24 +79,9 @@ GRAPH = {m: imports_of(m) for m in MODULES}
 
 def dangling_imports() -> list[str]:
     """Imports of the project's packages that name no module (a path left behind by a move)."""
-    out = []
-    for module, path in MODULES.items():
-        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                    names = [".".join(base + ([node.module] if node.module else []))]
-                else:
-                    names = [node.module or ""]
-            else:
-                continue
-            for name in names:
-                if name.split(".")[0] in LAYERS and name not in MODULES:
-                    out.append(f"{path.relative_to(ROOT)}:{node.lineno}: no module {name}")
-    return out
+    return [f"{MODULES[module].relative_to(ROOT)}:{line}: no module {name}"
+            for module in MODULES for names, _, line in _statements(module)
+            for name in names if name.split(".")[0] in LAYERS and name not in MODULES]
 
 
 def _layer(module: str) -> int:
