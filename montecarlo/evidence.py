@@ -1,35 +1,46 @@
-"""Monte Carlo evidence for the claims: plan the comparisons, size the runs, measure, decide.
+"""Monte Carlo evidence for the claims: plan the comparisons, sample until decided, decide, say it.
 
-The claims and their closed forms live in :mod:`theory.claims`, the decision rule in
-:mod:`theory.decision`; this module measures each claim's observable on sampled networks
-(:func:`montecarlo.runner.estimate`) and applies the rule.  ``python -m theory.verify`` composes it.
+The claims, their closed forms and their precisions live in :mod:`theory.claims`; the decision
+rule (four outcomes: holds, holds approximately, departs, undecided) in :mod:`theory.decision`.
+This module measures each claim's observable on sampled networks
+(:func:`montecarlo.runner.estimate`) and applies the rule; ``python -m theory.verify`` composes it.
 
-For every claim with a typical-pairs observable, two columns are filled:
+For every claim with a typical-pairs observable, three columns (and its negative controls):
 
-* ``path`` — the path-model simulation (Assumption 1's gate model) against the path sum of
-  :mod:`theory.pathsum`.  This is the theorem's own model: it must confirm every theorem;
-  a deviation here is a defect of the tool and fails the run.
-* ``real`` — sampled ReLU networks at finite width against the same prediction.  A deviation
-  is a *finding* (where real networks depart from the proofs), not a failure.
-* ``infinite_width`` — the mean-field prediction (:mod:`theory.infinite_width`, same batch of
-  ``2·pairs`` inputs, input correlation 0) against the *same* real-network samples: when it
-  confirms where the theorem's prediction deviates, it explains the deviation.
+* ``path`` — the path-model simulation (Assumption 1's gate model) against the exact path sum of
+  :mod:`theory.pathsum`, within the claim's precision.  This is the theorem's own model: anything
+  but *holds* (or *undecided*) is a defect of the tool and fails the run.
+* ``real`` — sampled ReLU networks at finite width against what the paper claims: the closed form,
+  or — where the paper prints a number ("0.7") — the interval that number rounds to (a band claim,
+  judged without "approximately"; the exact path value and the difference from it are reported
+  beside).  A departure is a *finding* (where real networks depart from the proofs), not a failure.
+* ``infinite_width`` — the mean-field prediction (:mod:`theory.infinite_width`, the same batch of
+  ``2·pairs`` inputs, input correlation 0) against the *same* real-network samples: when it holds
+  where the theorem's prediction departs, it explains the departure.
 
 The prediction at depth ``d`` is the path model's value for the gradient with respect to the
-neuron ``d`` layers below the output of the claim's network (``layer_curves``): one backward
-pass measures every depth.  At ``d = L`` it is exactly the theorem's formula.
+neuron ``d`` layers below the output of the claim's network (``layer_curves``): one backward pass
+measures every depth.  Empirical claims are decided on real networks only: activation 1/2 and
+co-activation 1/4 (§2) as values, co-activation climbing with depth as a one-sided trend, and on
+the 1-D grid (§1.1) "resembles white/brown noise" as the lag-1 autocorrelation of ``df/dx`` in a
+band around 0 or 1 (the registry's ``target`` and precision).
 
-Empirical claims are decided on real networks only: activation 1/2 and co-activation 1/4 (§2,
-on typical pairs) as values, co-activation climbing with depth as a one-sided trend, and on
-the 1-D grid (§1.1) "resembles white/brown noise" as the lag-1 autocorrelation of df/dx lying
-within a stated band of 0 or 1.
+**Intervals.**  Every comparison is decided by the estimate's two-sided ``(1 − α)`` interval with
+``α`` the run's family-wise rate divided by the number of comparisons (Bonferroni, controls and
+the CIFAR-10 tests included: ``theory.verify`` counts them): Student ``t`` with ``n − 1``
+degrees of freedom, Fieller's interval for a correlation (a ratio of means; the delta-method
+interval under-covers, :mod:`montecarlo.estimators`).  The sentence prints that interval and ``δ``.
 
-Sizes: a pilot of ``pilot_nets`` networks estimates each comparison's per-network standard
-deviation (its upper 95% bound); the run then uses the number of networks that gives power
-``power`` against the minimum discrepancy ``δ`` — or against half the discrepancy the pilot
-already shows, when that is larger — at the per-comparison false-alarm rate (Bonferroni over
-all comparisons of the run), capped by ``max_nets`` and a floating-point budget per run.  When the cap binds, the verdict may be
-"inconclusive" — never "confirmed" without the precision.
+**Sequential sampling.**  A pilot of ``pilot_nets`` networks per group (experiment, spec, model);
+then, up to ``max_rounds`` times, the group grows to the number of networks that every member
+wants, capped by ``max_nets`` and a floating-point budget: a member wants enough networks that
+its interval clears the nearest edge of its band with probability ``power`` (planned with the
+same ``t`` quantile that decides, on an upper confidence bound of the per-network sd — Stein's
+two-stage idea), and, when its difference from a point claim is within ``ambiguity`` of the
+critical value (holds vs holds approximately hangs on the seed), enough that the difference is
+either clearly significant or not.  Stored chunks are reused, so the rounds cost only the
+networks they add.  When the cap binds the verdict may be *undecided* — with the number of
+networks that would decide it — never *holds* without the precision.
 """
 from __future__ import annotations
 
@@ -38,13 +49,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Sequence
 
-from theory.claims import VERDICT_WORDS, Claim, Control
-from theory.decision import (CONFIRMED, DEVIATES, INCONCLUSIVE, NOT_APPLICABLE, Tolerance, Verdict, combine,
-                             decide, decide_trend, networks_needed)
+from theory.claims import VERDICT_WORDS, Claim, Control, Precision, printed_precision
+from theory.decision import (DEPARTS, HOLDS, HOLDS_APPROXIMATELY, NOT_APPLICABLE, SUPPORTED, UNDECIDED, Verdict,
+                             combine, critical_t, decide, decide_direction, networks_needed)
 from theory.infinite_width import infinite_width_moments
 from theory.pathsum import path_moments
 from theory.specs import NetworkSpec
 
+from .estimators import Estimate
 from .runner import estimate
 
 PATH, REAL, INFINITE_WIDTH, CONTROL = "path", "real", "infinite_width", "control"
@@ -55,25 +67,23 @@ class Settings:
     """How hard a run looks.  ``alpha`` is the family-wise false-alarm rate of the whole run."""
 
     alpha: float = 1e-3
-    tolerance: Tolerance = Tolerance(absolute=0.01, relative=0.10)  # correlations, proportions
-    scale_tolerance: Tolerance = Tolerance(absolute=0.0, relative=0.20)  # variances, covariances
-    band: float = 0.10  # white noise: |lag-1 ACF| <= band; brown noise: lag-1 ACF >= 1 - band
-    power: float = 0.9
+    power: float = 0.95  # of each comparison's interval clearing its band's nearest edge (sizing)
+    ambiguity: float = 2.0  # |z| within this of the critical value: sample on (holds vs approximately)
     pilot_nets: int = 24
     max_nets: int = 3000
     flops_per_run: float = 6e10  # caps the networks of one run: nets <= flops_per_run / flops(net)
     grid_flops_per_run: float = 1.2e11  # the same for a 1-D grid run (few of them, 256 inputs each)
     grid_nets: int = 24
-    sizing_rounds: int = 2
+    max_rounds: int = 4
+    precision_scale: float = 1.0  # every closed form's δ times this (--full: 0.5); printed numbers keep theirs
     pairs: int = 32
     seed: int = 0
     backend: str = "numba"
 
 
 DEFAULT = Settings()
-FULL = Settings(tolerance=Tolerance(absolute=0.005, relative=0.0),  # ±0.005 on every correlation
-                scale_tolerance=Tolerance(absolute=0.0, relative=0.05), pilot_nets=48, max_nets=20000,
-                flops_per_run=1e13, grid_flops_per_run=2e12, grid_nets=48)
+FULL = Settings(precision_scale=0.5, pilot_nets=48, max_nets=20000, flops_per_run=1e13, grid_flops_per_run=2e12,
+                grid_nets=48, max_rounds=6)
 
 
 def flops_per_network(experiment: str, spec: NetworkSpec, settings: Settings) -> float:
@@ -83,11 +93,8 @@ def flops_per_network(experiment: str, spec: NetworkSpec, settings: Settings) ->
 
 
 def pilot_sd_upper(stderr: float, n: int, confidence: float = 0.95) -> float:
-    """One-sided upper confidence bound on the per-network sd from a pilot of ``n`` networks.
-
-    ``sd · sqrt((n − 1)/χ²_{1−confidence, n−1})``: sizing on the bound, not the point estimate,
-    keeps the promised power although the pilot is small (Stein's two-stage idea).
-    """
+    """One-sided upper confidence bound on the per-network sd from ``n`` networks:
+    ``sd · sqrt((n − 1)/χ²_{1−confidence, n−1})`` (sizing on the bound keeps the promised power)."""
     from scipy import stats
     sd = stderr * math.sqrt(n)
     return sd * math.sqrt((n - 1) / stats.chi2.ppf(1 - confidence, n - 1)) if n > 1 else sd
@@ -104,26 +111,22 @@ class Comparison:
     model: str  # path | real
     quantity: str
     depth: int
-    predicted: float | None
-    kind: str = "value"  # value | trend | band
+    predicted: float | None  # μ (a trend: the threshold 0)
+    precision: Precision | None = None
+    point: bool = True  # False: the claim is itself a band (a printed number, a noise band)
+    kind: str = "value"  # value | trend
     direction: int = 0
-    band: float | None = None
-    stated_tolerance: float | None = None
+    exact: float | None = None  # a printed-number comparison: the exact path value, reported beside
+    label: str = ""  # a control: its description (a claim may have several)
     verdict: Verdict | None = None
 
     @property
     def group(self) -> tuple:
         return (self.experiment, self.spec, self.model)
 
-    def tolerance(self, settings: Settings) -> Tolerance:
-        """The stated minimum discrepancy: a band for noise claims, relative for scales."""
-        if self.kind == "band":
-            return Tolerance(absolute=self.band, relative=0.0)
-        if self.stated_tolerance is not None:
-            return Tolerance(absolute=self.stated_tolerance, relative=0.0)
-        if self.quantity in ("variance", "covariance"):
-            return settings.scale_tolerance
-        return settings.tolerance
+    @property
+    def delta(self) -> float | None:
+        return None if self.precision is None else self.precision.delta(self.predicted)
 
 
 @lru_cache(maxsize=None)
@@ -145,6 +148,13 @@ def monte_carlo_controls(claim: Claim) -> list[Control]:
     return [k for k in claim.controls if k.perturb is not None]
 
 
+GATE_QUANTITIES = {"activation": "active", "coactivation": "coactive"}
+
+
+def _scaled(precision: Precision, settings: Settings) -> Precision:
+    return precision if settings.precision_scale == 1.0 else precision.tightened(settings.precision_scale)
+
+
 def plan(claims: Sequence[Claim], settings: Settings) -> list[Comparison]:
     """Every comparison the claims ask for (controls included)."""
     out: list[Comparison] = []
@@ -152,73 +162,118 @@ def plan(claims: Sequence[Claim], settings: Settings) -> list[Comparison]:
         obs = claim.observable
         if obs is None or obs.spec is None:
             continue
-        if obs.experiment == "typical_pairs" and obs.quantity in GATE_QUANTITIES:
-            out.extend(_empirical_comparisons(claim, settings))
-        elif obs.experiment == "typical_pairs":
-            for model, column in ((PATH, PATH), ("real", REAL)):
-                for d in obs.depths:
-                    out.append(Comparison(claim.id, column, "pairs", obs.spec, model, obs.quantity, d,
-                                          _layer_prediction(obs.spec, obs.quantity, d),
-                                          stated_tolerance=obs.tolerance))
-            iw = _iw_layer_curves(obs.spec, 2 * settings.pairs)
-            for d in obs.depths:
-                out.append(Comparison(claim.id, INFINITE_WIDTH, "pairs", obs.spec, "real", obs.quantity, d,
-                                      float(iw[obs.quantity][d - 1]), stated_tolerance=obs.tolerance))
-            for control in monte_carlo_controls(claim):
-                for d in obs.depths:
-                    exact = _layer_prediction(obs.spec, obs.quantity, d)
-                    out.append(Comparison(claim.id, CONTROL, "pairs", obs.spec, PATH, obs.quantity, d,
-                                          control.perturb(exact, d)))
-        elif obs.experiment == "grid":
+        if obs.experiment == "typical_pairs" and obs.quantity not in GATE_QUANTITIES:
+            out.extend(_theorem_comparisons(claim, settings))
+        elif obs.experiment in ("typical_pairs", "grid"):
             out.extend(_empirical_comparisons(claim, settings))
     return out
 
 
-GATE_QUANTITIES = {"activation": "active", "coactivation": "coactive"}
+def _theorem_comparisons(claim: Claim, settings: Settings) -> list[Comparison]:
+    obs = claim.observable
+    precision = _scaled(obs.precision, settings)
+    iw = _iw_layer_curves(obs.spec, 2 * settings.pairs)
+    out = []
+    for d in obs.depths:
+        exact = _layer_prediction(obs.spec, obs.quantity, d)
+        out.append(Comparison(claim.id, PATH, "pairs", obs.spec, "path", obs.quantity, d, exact, precision))
+        if obs.printed is not None and d == obs.spec.depth:
+            out.append(Comparison(claim.id, REAL, "pairs", obs.spec, "real", obs.quantity, d, obs.printed_value,
+                                  printed_precision(obs.printed), point=False, exact=exact))
+        else:
+            out.append(Comparison(claim.id, REAL, "pairs", obs.spec, "real", obs.quantity, d, exact, precision))
+        out.append(Comparison(claim.id, INFINITE_WIDTH, "pairs", obs.spec, "real", obs.quantity, d,
+                              float(iw[obs.quantity][d - 1]), precision))
+        for control in monte_carlo_controls(claim):
+            out.append(Comparison(claim.id, CONTROL, "pairs", obs.spec, "path", obs.quantity, d,
+                                  control.perturb(exact, d), precision, label=control.description))
+    return out
 
 
 def _empirical_comparisons(claim: Claim, settings: Settings) -> list[Comparison]:
     """Real-network comparisons of an empirical claim: a value, a trend or a noise band."""
     obs = claim.observable
-    assert obs is not None and obs.spec is not None
     experiment = "pairs" if obs.experiment == "typical_pairs" else "grid"
-    c = lambda **kw: Comparison(claim.id, REAL, experiment, obs.spec, "real", obs.quantity, **kw)  # noqa: E731
-    if obs.quantity in ("activation", "coactivation") and claim.stated is not None:
-        return [c(depth=d, predicted=float(claim.stated)) for d in obs.depths]
+
+    def c(**kw) -> Comparison:
+        return Comparison(claim.id, REAL, experiment, obs.spec, "real", obs.quantity, **kw)
+    if obs.quantity in GATE_QUANTITIES and claim.stated is not None:
+        return [c(depth=d, predicted=float(claim.stated), precision=obs.precision) for d in obs.depths]
     if obs.quantity == "coactivation":
-        return [c(depth=obs.depths[-1], predicted=None, kind="trend", direction=+1)]
+        return [c(depth=obs.depths[-1], predicted=0.0, kind="trend", direction=+1)]
     if obs.quantity == "acf":
-        return [c(depth=obs.spec.depth, predicted=obs.target, kind="band", band=settings.band)]
-    raise ValueError(f"no grid comparison for claim {claim.id!r} ({obs.quantity})")
+        return [c(depth=obs.spec.depth, predicted=obs.target, precision=obs.precision, point=False)]
+    raise ValueError(f"no comparison for claim {claim.id!r} ({obs.experiment}.{obs.quantity})")
 
 
-def _extract(result: Any, cmp: Comparison) -> tuple[float, float, int]:
-    """(estimate, stderr, n) of a comparison from a pairs or grid result."""
+def _estimate_of(result: Any, cmp: Comparison) -> Estimate:
+    """The estimate a value comparison decides on: a pairs or grid result's entry."""
     if cmp.quantity in GATE_QUANTITIES:
-        e = getattr(result, GATE_QUANTITIES[cmp.quantity])[cmp.depth - 1]
-    elif cmp.experiment == "pairs":
-        e = getattr(result, cmp.quantity)[cmp.depth - 1]
+        return getattr(result, GATE_QUANTITIES[cmp.quantity])[cmp.depth - 1]
+    if cmp.experiment == "pairs":
+        return getattr(result, cmp.quantity)[cmp.depth - 1]
+    return result.acf[1]  # lag-1 autocorrelation of df/dx along the grid
+
+
+def _trend(result: Any, cmp: Comparison) -> tuple[float, float, int]:
+    """(change, stderr, n) of co-activation from the first block to block ``depth`` (se conservative:
+    ``sqrt(s1² + s2²)``, the layers of one network being positively correlated)."""
+    first, last = result.coactive[0], result.coactive[cmp.depth - 1]
+    return last.mean - first.mean, math.hypot(first.stderr, last.stderr), last.n
+
+
+def decide_comparison(cmp: Comparison, result: Any, alpha: float) -> Verdict:
+    """The verdict of one comparison on ``result`` at per-comparison rate ``alpha``."""
+    if cmp.kind == "trend":
+        change, se, n = _trend(result, cmp)
+        return decide_direction(change, se, n, alpha=alpha, direction=cmp.direction, depth=cmp.depth,
+                                note=f"change of co-activation from block 1 to block {cmp.depth}")
+    e = _estimate_of(result, cmp)
+    interval = e.interval(1 - alpha) if e.n >= 2 else None
+    note = "Fieller interval (a ratio of means)" if e.ratio_moments is not None else ""
+    return decide(cmp.predicted, e.mean, e.stderr, e.n, alpha=alpha, delta=cmp.delta, interval=interval,
+                  point=cmp.point, depth=cmp.depth, note=note)
+
+
+def networks_wanted(cmp: Comparison, result: Any, alpha: float, settings: Settings) -> int:
+    """Networks this comparison wants (see the module doc: clear the band's edge; settle μ ∈ I)."""
+    if cmp.kind == "trend":
+        value, se, n = _trend(result, cmp)
+        room = abs(value - cmp.predicted)
     else:
-        e = result.acf[1]  # lag-1 autocorrelation of df/dx along the grid
-    return e.mean, e.stderr, e.n
+        e = _estimate_of(result, cmp)
+        value, se, n = e.mean, e.stderr, e.n
+        lo, hi = cmp.predicted - cmp.delta, cmp.predicted + cmp.delta
+        room = min(abs(value - lo), abs(value - hi))
+    if not (math.isfinite(value) and math.isfinite(se)) or n < 2:
+        return settings.max_nets
+    sd = pilot_sd_upper(se, n)
+    if room <= 0:
+        return settings.max_nets
+    want = networks_needed(sd, room, alpha, settings.power, start=n)
+    if cmp.kind == "value" and cmp.point and se > 0:
+        diff = abs(value - cmp.predicted)
+        inside = cmp.predicted - cmp.delta < value < cmp.predicted + cmp.delta
+        gap = abs(diff / se - critical_t(alpha, n))
+        if inside and diff > 0 and gap < settings.ambiguity:
+            want = max(want, math.ceil(((critical_t(alpha, n) + settings.ambiguity) * sd / diff) ** 2))
+    return want
 
 
 def _run_group(key: tuple, nets: int, settings: Settings, store: Any = None, executor: Any = None):
-    """One Monte Carlo run through the chunk runner: stored chunks are reused (the pilot's chunks
-    serve the sized run), new ones written as they complete; bit-identical to an in-process run."""
+    """One Monte Carlo run through the chunk runner: stored chunks are reused (the earlier rounds'
+    chunks serve the later ones), new ones written as they complete; bit-identical to an in-process run."""
     experiment, spec, model = key
     options = {"pairs": settings.pairs} if experiment == "pairs" else {}
     return estimate(spec, experiment, model=model, nets=nets, seed=settings.seed, chunk=8,
                     backend=settings.backend, store=store, executor=executor, **options)
 
 
-def run(comparisons: list[Comparison], settings: Settings,
+def run(comparisons: list[Comparison], settings: Settings, alpha: float,
         progress: Callable[[str], None] | None = None, store: Any = None, executor: Any = None) -> list[dict]:
-    """Run every group of comparisons (pilot, then sized), decide each comparison in place;
-    return one record per run (networks needed for the stated power, cap, networks used)."""
+    """Sample every group until its comparisons are decided or its budget ends (module doc), decide
+    each comparison in place at per-comparison rate ``alpha``; return one record per group."""
     runs: list[dict] = []
-    tested = [c for c in comparisons if c.column != CONTROL]
-    alpha = settings.alpha / max(len(tested), 1)
     groups: dict[tuple, list[Comparison]] = {}
     for c in comparisons:
         groups.setdefault(c.group, []).append(c)
@@ -229,46 +284,28 @@ def run(comparisons: list[Comparison], settings: Settings,
         pilot = settings.grid_nets if experiment == "grid" else settings.pilot_nets
         budget = settings.grid_flops_per_run if experiment == "grid" else settings.flops_per_run
         cap = max(pilot, min(settings.max_nets, int(budget // flops_per_network(experiment, spec, settings))))
-        nets = pilot
+        nets, rounds = pilot, 1
         result = _run_group(key, nets, settings, store, executor)
-        needed = pilot
-        for _round in range(settings.sizing_rounds):
-            # size on the current data: stage 1 on the pilot, stage 2 on the sized run (heavy tails)
-            needed = max([nets] + [networks_needed(pilot_sd_upper(se, n), delta, alpha, settings.power)
-                                   for se, n, delta in _sizing_inputs(members, result, settings)])
-            if min(needed, cap) <= nets:
-                break
-            nets = min(needed, cap)
+        wanted = max(networks_wanted(c, result, alpha, settings) for c in members)
+        while rounds < settings.max_rounds and min(wanted, cap) > nets:
+            nets = min(wanted, cap)
             result = _run_group(key, nets, settings, store, executor)
-        runs.append({"experiment": experiment, "spec": spec.describe(), "model": model, "pilot": pilot,
-                     "needed": needed, "nets": nets, "cap": cap})
+            rounds += 1
+            wanted = max(networks_wanted(c, result, alpha, settings) for c in members)
         for c in members:
-            est, se, n = _extract(result, c)
-            if c.kind in ("value", "band"):
-                note = f"lag-1 ACF within {c.band} of {c.predicted:g}" if c.kind == "band" else ""
-                c.verdict = decide(c.predicted, est, se, n, alpha=alpha, tolerance=c.tolerance(settings),
-                                   depth=c.depth, note=note)
-            else:
-                first = result.coactive[0]
-                last = result.coactive[c.depth - 1]
-                c.verdict = decide_trend((first.mean, first.stderr), (last.mean, last.stderr), n, alpha=alpha,
-                                         direction=c.direction, depth=c.depth)
+            c.verdict = decide_comparison(c, result, alpha)
+        runs.append({"experiment": experiment, "spec": spec.describe(), "model": model, "pilot": pilot,
+                     "wanted": wanted, "nets": nets, "cap": cap, "rounds": rounds, "capped": wanted > cap})
     return runs
 
 
-def _sizing_inputs(members: list[Comparison], result: Any, settings: Settings):
-    """(stderr, n, δ) per decidable comparison: δ is the stated discrepancy, or half the one seen."""
-    for c in members:
-        if c.kind == "trend" or c.column == CONTROL:
-            continue
-        est, se, n = _extract(result, c)
-        yield se, n, max(c.tolerance(settings).delta(c.predicted), abs(est - c.predicted) / 2)
-
-
 def _headline(verdicts: list[Verdict]) -> Verdict:
-    deviating = [v for v in verdicts if v.verdict == DEVIATES]
-    if deviating:
-        return max(deviating, key=lambda v: abs(v.z or 0.0))
+    """The depth a column's sentence names: the largest departure, else the first undecided, else the
+    largest approximate difference, else the deepest."""
+    for outcome in (DEPARTS, UNDECIDED, HOLDS_APPROXIMATELY):
+        hits = [v for v in verdicts if v.verdict == outcome]
+        if hits:
+            return max(hits, key=lambda v: abs(v.z or 0.0)) if outcome != UNDECIDED else hits[0]
     return verdicts[-1]
 
 
@@ -276,54 +313,83 @@ def column_entry(verdicts: list[Verdict]) -> dict[str, Any]:
     """The JSON entry of one column: the combined verdict, the headline depth, every depth."""
     if not verdicts:
         return {"verdict": NOT_APPLICABLE, "predicted": None, "estimate": None, "ci": None, "n": 0, "z": None}
-    head = _headline(verdicts)
-    return {"verdict": combine(verdicts), "predicted": head.predicted, "estimate": head.estimate,
-            "ci": list(head.ci) if head.ci else None, "n": head.n, "z": head.z, "depth": head.depth,
-            "delta": head.delta, "precision": head.precision,
-            "depths": [v.to_dict() for v in verdicts]}
+    head = _headline(verdicts).to_dict()
+    keys = ("predicted", "estimate", "stderr", "ci", "band", "n", "z", "depth", "delta", "alpha", "needed",
+            "difference")
+    return {"verdict": combine(verdicts), **{k: head[k] for k in keys}, "depths": [v.to_dict() for v in verdicts]}
 
 
-def summarize(claim: Claim, path: dict[str, Any], real: dict[str, Any],
-              infinite: dict[str, Any] | None = None) -> str:
-    """One sentence: does the claim hold for real networks, only under Assumption 1, or not at all?"""
-    text = _summary(claim, path, real)
-    if infinite and infinite.get("verdict") not in (None, NOT_APPLICABLE) and real["verdict"] == DEVIATES:
-        same = [v for v in infinite.get("depths", []) if v["depth"] == real["depth"]]
-        at = same[0] if same else infinite
-        if infinite["verdict"] == CONFIRMED:
-            text += (f" Explained at infinite width: the mean-field recursions predict {at['predicted']:.4g} "
-                     f"at d = {at['depth']} and agree with the measurements at every depth.")
-        else:
-            text += (f" The infinite-width prediction ({at['predicted']:.4g} at d = {at['depth']}) is closer but "
-                     f"{infinite['verdict']} overall (finite-width corrections, O(1/N)).")
+def rejected(verdicts: Sequence[Verdict]) -> bool:
+    """A negative control is rejected when some depth detects its difference (holds approximately or
+    departs); *holds* or *undecided* at every depth accepts it (a defect of the checker)."""
+    return any(v.verdict in (HOLDS_APPROXIMATELY, DEPARTS) for v in verdicts)
+
+
+def interval_text(entry: dict[str, Any]) -> str:
+    """``d = 10: 0.0589 in [0.0571, 0.0607] vs 0.0563 ± 0.01``: the interval that decided, and the band."""
+    if entry.get("estimate") is None:
+        return ""
+    text = f"d = {entry['depth']}: {entry['estimate']:.4g}"
+    if entry.get("ci"):
+        text += f" in [{entry['ci'][0]:.4g}, {entry['ci'][1]:.4g}]"
+    if entry.get("delta") is not None and entry.get("predicted") is not None:
+        text += f" vs {entry['predicted']:.4g} ± {entry['delta']:.2g}"
+    elif entry.get("predicted") is not None:
+        text += f" vs > {entry['predicted']:.4g}" if (entry.get("band") or [None])[0] is not None else \
+            f" vs < {entry['predicted']:.4g}"
+    if entry["verdict"] == HOLDS_APPROXIMATELY and entry.get("difference") is not None:
+        text += f" (a difference of {entry['difference']:+.3g}, smaller than δ)"
+    if entry["verdict"] == DEPARTS and entry.get("difference") is not None and entry.get("delta") is not None:
+        text += f" (a difference of {entry['difference']:+.3g}, larger than δ)"
+    if entry["verdict"] == UNDECIDED and entry.get("needed"):
+        text += f"; about {entry['needed']} networks would decide it"
     return text
 
 
-def _summary(claim: Claim, path: dict[str, Any], real: dict[str, Any]) -> str:
+def summarize(claim: Claim, path: dict[str, Any], real: dict[str, Any], infinite: dict[str, Any] | None = None,
+              exact: float | None = None) -> str:
+    """One sentence: does the claim hold for real networks, only under Assumption 1, or not at all?"""
+    text = _summary(claim, path, real, exact)
+    explain = real["verdict"] in (DEPARTS, HOLDS_APPROXIMATELY) or exact is not None
+    if infinite and infinite.get("verdict") not in (None, NOT_APPLICABLE) and explain:
+        same = [v for v in infinite.get("depths", []) if v["depth"] == real.get("depth")]
+        at = same[0] if same else infinite
+        if infinite["verdict"] in SUPPORTED:
+            text += (f" Explained at infinite width: the mean-field recursions predict {at['predicted']:.4g} "
+                     f"at d = {at['depth']}, and against them the measurements {infinite['verdict'].replace('holds', 'hold')} "
+                     "at every depth.")
+        else:
+            text += (f" The infinite-width prediction ({at['predicted']:.4g} at d = {at['depth']}) is closer; against "
+                     f"it the measurements are {infinite['verdict']} (finite-width corrections, O(1/N)).")
+    return text
+
+
+def _summary(claim: Claim, path: dict[str, Any], real: dict[str, Any], exact: float | None) -> str:
     pv, rv = path["verdict"], real["verdict"]
-
-    def at(entry: dict[str, Any]) -> str:
-        if entry.get("estimate") is None:
-            return ""
-        pred = "" if entry["predicted"] is None else f" vs predicted {entry['predicted']:.4g}"
-        return f"d = {entry['depth']}: measured {entry['estimate']:.4g} ± {1.96 * _se(entry):.2g}{pred}"
-    if pv == DEVIATES:
-        return f"DEFECT: the path-model simulation disagrees with the closed form ({at(path)})."
+    if pv in (DEPARTS, HOLDS_APPROXIMATELY):
+        return f"DEFECT: the path-model simulation differs from the closed form ({interval_text(path)})."
     if claim.kind == "empirical":
-        return f"{VERDICT_WORDS['empirical'][rv]} for real networks" \
-            + (f" ({at(real)})." if rv != NOT_APPLICABLE else ".")
-    if rv == CONFIRMED:
-        return f"holds for real networks too ({at(real)})."
-    if rv == DEVIATES:
-        lead = "holds under Assumption 1 only" if pv == CONFIRMED else "path model " + pv
-        return f"{lead} — real networks depart from it ({at(real)})."
-    if rv == INCONCLUSIVE:
-        return f"path model {pv}; real networks undecided with these samples ({at(real)})."
+        words = VERDICT_WORDS["empirical"]
+        return f"{words[rv]} for real networks" + (f" ({interval_text(real)})." if rv != NOT_APPLICABLE else ".")
+    obs = claim.observable
+    if exact is not None and rv != NOT_APPLICABLE:
+        lead = {HOLDS: f"the paper's {obs.printed} holds for real networks",
+                DEPARTS: f"real networks depart from the paper's {obs.printed}",
+                UNDECIDED: f"real networks undecided against the paper's {obs.printed}"}.get(rv, rv)
+        diff = ""
+        if real.get("ci"):
+            lo, hi = (x - exact for x in real["ci"])
+            diff = (f"; the exact path value {exact:.4g} is {'above' if exact > real['estimate'] else 'below'} "
+                    f"the real value by {abs(real['estimate'] - exact):.3g} (interval of real − exact "
+                    f"[{lo:+.3g}, {hi:+.3g}])")
+        return f"{lead} ({interval_text(real)}){diff}."
+    if rv == HOLDS:
+        return f"holds for real networks too ({interval_text(real)})."
+    if rv == HOLDS_APPROXIMATELY:
+        return f"holds approximately for real networks ({interval_text(real)})."
+    if rv == DEPARTS:
+        lead = "holds under Assumption 1 only" if pv == HOLDS else f"path model {pv}"
+        return f"{lead} — real networks depart from it ({interval_text(real)})."
+    if rv == UNDECIDED:
+        return f"path model {pv}; real networks undecided ({interval_text(real)})."
     return f"path model {pv}."
-
-
-def _se(entry: dict[str, Any]) -> float:
-    for d in entry.get("depths", []):
-        if d["depth"] == entry["depth"] and d["stderr"] is not None:
-            return d["stderr"]
-    return float("nan")

@@ -10,6 +10,8 @@ import sys
 from importlib import metadata
 from typing import Any, Sequence
 
+from theory.decision import DEPARTS, HOLDS, HOLDS_APPROXIMATELY, UNDECIDED
+
 from .figures import Figure
 from .tables import table_rows
 
@@ -24,7 +26,7 @@ vertical-align:top}thead th{border-top:2px solid #000;border-bottom:1px solid #0
 tbody tr:last-child td{border-bottom:2px solid #000}
 figure{margin:1.5em 0}figure img{max-width:100%;height:auto}figcaption{font-size:.85em;color:#333}
 code,pre{font-size:.85em;background:#f4f4f4}pre{padding:.5em;overflow-x:auto}
-.confirmed{color:#006b4f}.deviates{color:#a34000}.inconclusive{color:#555}.note{color:#555;font-size:.9em}
+.holds{color:#006b4f}.approximately{color:#3d7a00}.departs{color:#a34000}.undecided{color:#555}.note{color:#555;font-size:.9em}
 """
 
 
@@ -49,9 +51,12 @@ def _img(fig: Figure) -> str:
             f'src="data:image/png;base64,{data}"><figcaption>{html.escape(fig.caption)}</figcaption></figure>')
 
 
+CSS_CLASS = {HOLDS: "holds", HOLDS_APPROXIMATELY: "approximately", DEPARTS: "departs", UNDECIDED: "undecided"}
+
+
 def _cell(cell: tuple[str, str]) -> str:
     text, verdict = cell
-    cls = verdict if verdict in ("confirmed", "deviates", "inconclusive") else ""
+    cls = CSS_CLASS.get(verdict, "")
     inner = html.escape(f"{text} {verdict}".strip() if text else verdict)
     return f'<td class="{cls}">{inner}</td>' if cls else f"<td>{inner}</td>"
 

@@ -83,7 +83,7 @@ def test_verify_json_end_to_end_symbolic_only():
 
 
 def test_verify_with_monte_carlo_three_columns():
-    """A small end-to-end run: the path model confirms Thm 2's (3/4)^L, real networks depart
+    """A small end-to-end run: the path model holds Thm 2's (3/4)^L, real networks depart
     (their correlation decays more slowly), the infinite-width column is filled, the Monte Carlo
     control (0.8^L) is rejected by the same samples."""
     proc = run("theory.verify", "--claims", "thm2c", "ll-correlation", "--json", check_rc=0)
@@ -92,8 +92,8 @@ def test_verify_with_monte_carlo_three_columns():
     for column in ("path", "infinite_width", "real"):
         entry = thm2c[column]
         assert {"verdict", "predicted", "estimate", "ci", "n", "z"} <= set(entry)
-    assert thm2c["path"]["verdict"] == "confirmed"
-    assert thm2c["real"]["verdict"] == "deviates" and thm2c["real"]["estimate"] > thm2c["real"]["predicted"]
+    assert thm2c["path"]["verdict"] == "holds"
+    assert thm2c["real"]["verdict"] == "departs" and thm2c["real"]["estimate"] > thm2c["real"]["predicted"]
     assert "holds under Assumption 1 only" in thm2c["summary"]
     controls = {c["id"]: c["rejected"] for c in doc["controls"]}
     assert controls["mc-control:thm2c:0.8^L instead of (3/4)^L"] is True

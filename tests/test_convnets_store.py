@@ -12,7 +12,7 @@ from montecarlo.convnets import documents as CD
 from montecarlo.convnets import evidence as CE
 from montecarlo.store import Store
 from theory.claims import get_claim
-from theory.decision import CONFIRMED, DEVIATES, INCONCLUSIVE, NOT_APPLICABLE
+from theory.decision import DEPARTS, HOLDS, NOT_APPLICABLE, UNDECIDED
 
 from .test_convnets_data import write_batch
 
@@ -184,27 +184,27 @@ def test_rule_is_recorded_in_the_registry():
 
 
 def test_effrank_reproduced_when_feedforward_grows_much_faster():
-    assert _decide("effrank-depth", synthetic_document()) == CONFIRMED
+    assert _decide("effrank-depth", synthetic_document()) == HOLDS
 
 
 def test_effrank_not_reproduced_when_both_grow_alike_or_feedforward_is_flat():
     same = synthetic_document(res_rank=(0.05, 0.1, 0.3, 0.45, 0.5))
-    assert _decide("effrank-depth", same) == DEVIATES
+    assert _decide("effrank-depth", same) == DEPARTS
     flat = synthetic_document(ff_rank=(0.3,) * 5)
-    assert _decide("effrank-depth", flat) == DEVIATES
+    assert _decide("effrank-depth", flat) == DEPARTS
 
 
 def test_effrank_inconclusive_with_few_minibatches_or_large_errors():
-    assert _decide("effrank-depth", synthetic_document(minibatches=3)) == INCONCLUSIVE
+    assert _decide("effrank-depth", synthetic_document(minibatches=3)) == UNDECIDED
     # excess 0.45 - 0.015 − 0.1 ≈ 0.34 but per-minibatch noise 0.5: the interval straddles 0.1
-    assert _decide("effrank-depth", synthetic_document(noise=0.5, seed=3)) == INCONCLUSIVE
+    assert _decide("effrank-depth", synthetic_document(noise=0.5, seed=3)) == UNDECIDED
 
 
 def test_gradnorm_rule_uses_log_decay():
-    assert _decide("gradnorm-depth", synthetic_document()) == CONFIRMED
+    assert _decide("gradnorm-depth", synthetic_document()) == HOLDS
     # feedforward already at the white level at depth 2 (no decay): not reproduced
     flat = synthetic_document(ff_norm=(0.0625,) * 5, res_norm=(0.03, 0.03, 0.035, 0.04, 0.045))
-    assert _decide("gradnorm-depth", flat) == DEVIATES
+    assert _decide("gradnorm-depth", flat) == DEPARTS
 
 
 def test_verify_decides_each_stored_setting_and_names_the_command_when_nothing_is_stored(tmp_path):
@@ -228,13 +228,14 @@ def test_verify_decides_each_stored_setting_and_names_the_command_when_nothing_i
     with Store(path) as store:
         doc = evaluate(claims, store=store)
     eff, grad = doc["claims"]
-    assert eff["real"]["verdict"] == CONFIRMED and eff["real"]["agree_across_settings"]
-    assert [s["verdict"] for s in grad["real"]["settings"]] == [DEVIATES, CONFIRMED]
-    assert grad["real"]["verdict"] == DEVIATES  # the headline is the CLI's default setting
+    assert eff["real"]["verdict"] == HOLDS and eff["real"]["agree_across_settings"]
+    assert [s["verdict"] for s in grad["real"]["settings"]] == [DEPARTS, HOLDS]
+    assert grad["real"]["verdict"] == DEPARTS  # the headline is the CLI's default setting
     assert "not reproduced with loss cross_entropy" in grad["summary"]
     assert "reproduced with loss sum, BN backward constant" in grad["summary"]
     assert "Depends on the setting" in grad["summary"]
-    assert grad["real"]["alpha"] == pytest.approx(1e-3 / 4)  # 2 claims x 2 settings
+    assert grad["real"]["alpha"] == pytest.approx(1e-3 / 8)  # one family: 2 claims x 2 settings x 2 tests
+    assert doc["settings"]["split"]["cifar10_tests"] == 8 and doc["settings"]["comparisons"] == 8
     # the headline cell shows the test that rejected: feedforward's own log-decay (≈ 0 < log 2)
     assert grad["real"]["estimate"] == pytest.approx(0.0, abs=0.05) and "own" not in grad["real"]
     from theory.claims import claim_verdict as overall_verdict
@@ -248,10 +249,10 @@ def test_verify_decides_each_stored_setting_and_names_the_command_when_nothing_i
 def test_report_tables_show_the_cifar_rows():
     from reports.tables import claims_markdown
     doc = {"claims": [{"id": "effrank-depth", "paper_ref": "§4, Fig. 5c", "kind": "empirical", "symbolic": "n/a",
-                       "closed_form": "empirical", "real": {"verdict": CONFIRMED, "estimate": 0.4, "depth": 50,
+                       "closed_form": "empirical", "real": {"verdict": HOLDS, "estimate": 0.4, "depth": 50,
                                                             "depths": [{"depth": 50, "stderr": 0.01}]}}]}
     md = claims_markdown(doc)
-    assert "effrank-depth" in md and "0.400(10) (d=50) confirmed" in md and "| holds |" in md
+    assert "effrank-depth" in md and "0.400(10) (d=50) holds" in md and "| holds |" in md
 
 
 # ----------------------------------------------------------------------------- figure

@@ -89,13 +89,13 @@ def synthetic_verify_doc() -> dict:
                                "depths": [1, 2, 4]}, "path": path, "real": real, "infinite_width": iw}
     d = [1, 2, 4]
     claims = [
-        claim("thm1b", "Thm 1b", ff, "2**(-L)", "2^{- L}", column("confirmed", d, [0.5, 0.25, 0.0625]),
-              column("deviates", d, [0.83, 0.7, 0.42]), column("confirmed", d, [0.83, 0.7, 0.42])),
+        claim("thm1b", "Thm 1b", ff, "2**(-L)", "2^{- L}", column("holds", d, [0.5, 0.25, 0.0625]),
+              column("departs", d, [0.83, 0.7, 0.42]), column("holds", d, [0.83, 0.7, 0.42])),
         claim("thm3c", "Thm 3", res, "1/(sqrt(L)*beta)", r"\frac{1}{\sqrt{L} \beta}",
-              column("confirmed", [1, 5], [0.99, 0.96]), column("confirmed", [1, 5], [0.99, 0.95]),
-              column("confirmed", [1, 5], [0.99, 0.95])),
+              column("holds", [1, 5], [0.99, 0.96]), column("holds", [1, 5], [0.99, 0.95]),
+              column("holds", [1, 5], [0.99, 0.95])),
         claim("coact-climbs", "§2, Fig. 3", ff, "empirical", r"\text{empirical}", column("not applicable", [], []),
-              column("confirmed", [4], [0.21]), column("not applicable", [], []), kind="empirical",
+              column("holds", [4], [0.21]), column("not applicable", [], []), kind="empirical",
               quantity="coactivation"),
     ]
     return {"version": "test", "ok": True, "claims": claims, "controls": [{"id": "c1", "rejected": True}],
@@ -249,8 +249,8 @@ def test_markdown_table_parses():
     assert len(md) == 2 + len(doc["claims"])
     widths = {len(re.findall(r"(?<!\\)\|", line)) for line in md}
     assert widths == {8}
-    assert "Assumption 1 only (explained at infinite width)" in md[2]  # thm1b: real deviates, IW confirms
-    assert "0.420(10) (d=4) deviates" in md[2]
+    assert "Assumption 1 only (explained at infinite width)" in md[2]  # thm1b: real departs, IW holds
+    assert "0.420(10) (d=4) departs" in md[2]
 
 
 # ----------------------------------------------------------------------------- CLI, end to end

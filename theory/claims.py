@@ -19,6 +19,8 @@ import sympy as sp
 
 from . import derivations as D
 from . import symbols as S
+from .decision import (DEPARTS, HOLDS, HOLDS_APPROXIMATELY, NOT_APPLICABLE, OUTCOMES, SUPPORTED,
+                       UNDECIDED)
 from .derivation import Derivation, symbolic_equal
 from .specs import (CReLULLSpec, FeedforwardSpec, HighwaySpec, NetworkSpec, ResnetSpec,
                     ShallowSpec)
@@ -67,12 +69,12 @@ THEOREM_SETTING = CONVNET_SETTINGS[1]
 #: theorem, or it holds under Assumption 1 only), empirical claims, reproductions of a figure.
 #: One table for verify's sentences, the report's tables and the README.
 VERDICT_WORDS: Mapping[str, Mapping[str, str]] = {
-    "theorem": {"confirmed": "holds for real nets", "deviates": "Assumption 1 only",
-                "inconclusive": "inconclusive", "n/a": "not measured"},
-    "empirical": {"confirmed": "holds", "deviates": "does not hold", "inconclusive": "inconclusive",
-                  "n/a": "not measured"},
-    "reproduction": {"confirmed": "reproduced", "deviates": "not reproduced", "inconclusive": "inconclusive",
-                     "n/a": "not measured"},
+    "theorem": {HOLDS: "holds for real nets", HOLDS_APPROXIMATELY: "holds approximately for real nets",
+                DEPARTS: "Assumption 1 only", UNDECIDED: "undecided", NOT_APPLICABLE: "not measured"},
+    "empirical": {HOLDS: "holds", HOLDS_APPROXIMATELY: "holds approximately", DEPARTS: "does not hold",
+                  UNDECIDED: "undecided", NOT_APPLICABLE: "not measured"},
+    "reproduction": {HOLDS: "reproduced", HOLDS_APPROXIMATELY: "reproduced", DEPARTS: "not reproduced",
+                     UNDECIDED: "undecided", NOT_APPLICABLE: "not measured"},
 }
 DEFECT = "DEFECT"
 
@@ -172,6 +174,51 @@ class ExcessTrendRule:
 
 
 @dataclass(frozen=True)
+class Precision:
+    """The precision a claim is stated to: the band ``B = [μ − δ, μ + δ]`` of :mod:`theory.decision`,
+    ``δ = max(absolute, relative·|μ|)``, and why (printed beside every verdict)."""
+
+    relative: float = 0.0
+    absolute: float = 0.0
+    why: str = ""
+
+    def delta(self, value: float) -> float:
+        return max(self.absolute, self.relative * abs(value))
+
+    def tightened(self, factor: float) -> "Precision":
+        """The same precision ``factor`` times finer (``verify --full``)."""
+        return Precision(self.relative * factor, self.absolute * factor, f"{self.why} (× {factor:g}, --full)")
+
+    def describe(self) -> str:
+        parts = ([f"{self.relative:.0%} of the value"] if self.relative else []) + \
+            ([f"{self.absolute:g}"] if self.absolute else [])
+        return "δ = " + (" or ".join(parts) + (", the larger" if len(parts) > 1 else "")) + f": {self.why}"
+
+
+def printed_precision(text: str) -> Precision:
+    """A number as the paper prints it (``"0.7"``) stands for the interval it rounds to: ``δ`` is
+    half a unit of its last digit (``0.7`` → ``[0.65, 0.75]``)."""
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return Precision(absolute=0.5 * 10.0 ** -decimals,
+                     why=f"the paper prints {text}: the interval that rounds to it")
+
+
+#: a closed-form correlation (or proportion): within 10 % of its value, and no finer than 0.01
+CORRELATION_FORM = Precision(relative=0.10, absolute=0.01,
+                             why="a closed-form correlation: 10 % of its value, and no finer than 0.01 (the "
+                                 "resolution of the paper's plots)")
+#: a closed-form second moment (variance, covariance): a product over the layers, within 20 %
+MOMENT_FORM = Precision(relative=0.20,
+                        why="a closed-form variance or covariance, a product over L layers: 20 % (about 2 % per "
+                            "layer at L = 10)")
+#: "half" / "a quarter" of the inputs (§2, Fig. 3)
+PROPORTION = Precision(absolute=0.02, why="'half' / 'a quarter' of the inputs, read to two decimals as Fig. 3 "
+                                          "shows them: ± 0.02")
+#: "resembles white / brown noise" (§1.1, Fig. 2): the lag-1 ACF near 0 / 1
+NOISE_BAND = Precision(absolute=0.10, why="'resembles white (brown) noise': the lag-1 ACF within 0.1 of 0 (of 1)")
+
+
+@dataclass(frozen=True)
 class Observable:
     """What Monte Carlo measures for a claim.
 
@@ -179,7 +226,10 @@ class Observable:
     (the 1-D grid of §1.1) or ``cifar10`` (the convnets of §4).  ``quantity``: variance,
     covariance, correlation (typical pairs); acf, activation, coactivation (grid);
     effective_rank, gradient_norm (cifar10).  ``spec`` is the architecture at its reference
-    depth; ``depths`` the depths at which it is compared.
+    depth; ``depths`` the depths at which it is compared.  ``precision``: the band of every
+    comparison with a value (the exact form for the path model and the infinite width; real
+    networks too, unless the paper prints a number: ``printed``, judged by the interval it rounds
+    to, :func:`printed_precision`).  A noise band (``target``) is a band claim: no "approximately".
     """
 
     experiment: str
@@ -187,9 +237,14 @@ class Observable:
     spec: NetworkSpec | None
     depths: tuple[int, ...] = ()
     note: str = ""
-    tolerance: float | None = None  # stated absolute minimum discrepancy, when the claim fixes one
+    precision: Precision = CORRELATION_FORM
+    printed: str | None = None  # the number the paper prints ("0.7"): real networks are judged against it
     rule: ExcessTrendRule | None = None  # the decision rule of a cifar10 trend claim
     target: float | None = None  # the value an empirical band claim is compared with (ACF: white 0, brown 1)
+
+    @property
+    def printed_value(self) -> float | None:
+        return None if self.printed is None else float(self.printed)
 
     def describe(self) -> str:
         where = self.spec.describe() if self.spec is not None else "convnets on CIFAR-10"
@@ -263,8 +318,9 @@ _DECAY_DEPTHS = (1, 3, 5, 10)
 
 
 def _typical(spec: NetworkSpec, quantity: str, depths=_TYPICAL_DEPTHS, note: str = "",
-             tolerance: float | None = None) -> Observable:
-    return Observable("typical_pairs", quantity, spec, tuple(depths), note, tolerance)
+             printed: str | None = None) -> Observable:
+    precision = MOMENT_FORM if quantity in ("variance", "covariance") else CORRELATION_FORM
+    return Observable("typical_pairs", quantity, spec, tuple(depths), note, precision, printed)
 
 
 def _build() -> tuple[Claim, ...]:
@@ -357,14 +413,16 @@ def _build() -> tuple[Claim, ...]:
                Check("100 blocks", _r("blocks_convention", lambda: thm3_99(sp.Rational(1, 10))),
                      sp.Float(0.7), kind="rounds-to")),
               _typical(replace(res_bn01, depth=99), "correlation", (99,),
-                       "the paper prints one significant figure: agreement within 0.05", tolerance=0.05),
+                       "path model against the exact finite-L value; real networks against the printed 0.7",
+                       printed="0.7"),
               lambda: thm3_99(sp.Rational(1, 10))),
         Claim("thm3-beta1", "§3.3", "With BN and beta = 1 a 100-layer resnet has typical correlation 0.1.",
               (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS, BN_CONSTANT), sp.Float(0.1, 1),
               (Check("paper's L = 100", _r("paper_convention", lambda: thm3_99(1)), sp.Float(0.1), kind="rounds-to"),
                Check("100 blocks", _r("blocks_convention", lambda: thm3_99(1)), sp.Float(0.1), kind="rounds-to")),
               _typical(replace(res_bn1, depth=99), "correlation", (99,),
-                       "the paper prints one significant figure: agreement within 0.05", tolerance=0.05),
+                       "path model against the exact finite-L value; real networks against the printed 0.1",
+                       printed="0.1"),
               lambda: thm3_99(1)),
         Claim("cor1a", "Cor. 1a", "Modified highway nets with gamma1^2 + gamma2^2 = 1 keep the gradient variance at 1.",
               (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), sp.Integer(1),
@@ -392,29 +450,30 @@ def _build() -> tuple[Claim, ...]:
                Check("Brownian covariance min(t, t')", _r("brownian_difference", D.derive_shallow),
                      sp.Integer(0)),
                Check("independent increments", _r("increment_covariance", D.derive_shallow), sp.Integer(0))),
-              Observable("grid", "acf", shallow, (1,), "ACF close to brown noise", target=BROWN_ACF),
+              Observable("grid", "acf", shallow, (1,), "ACF close to brown noise", NOISE_BAND, target=BROWN_ACF),
               D.derive_shallow),
         Claim("deep-ff-white", "§1.1, Fig. 2a", "The ACF of df/dx on the 1-D grid approaches that of white noise "
               "as feedforward nets deepen.",
               (EMPIRICAL,), None, (),
               Observable("grid", "acf", FeedforwardSpec(depth=24, width=200, norm="center"), (1, 4, 10, 24),
-                         target=WHITE_ACF),
+                         precision=NOISE_BAND, target=WHITE_ACF),
               kind="empirical"),
         Claim("resnet-beta-brown", "§1.1, Fig. 2c", "With BN and beta = 0.1 the ACF of even a 50-layer resnet "
               "resembles brown noise.",
               (EMPIRICAL,), None, (),
-              Observable("grid", "acf", res_bn01, (50,), target=BROWN_ACF), kind="empirical"),
+              Observable("grid", "acf", res_bn01, (50,), precision=NOISE_BAND, target=BROWN_ACF), kind="empirical"),
         Claim("act-half", "§2, Fig. 3", "Neurons are active for half their inputs on average, with or without BN.",
               (EMPIRICAL, "measured on typical pairs (inputs i.i.d. N(0, I)), the paper's typical datapoints"),
               _HALF, (),
-              Observable("typical_pairs", "activation", FeedforwardSpec(depth=50, width=100, norm="bn"), (1, 10, 50)),
+              Observable("typical_pairs", "activation", FeedforwardSpec(depth=50, width=100, norm="bn"), (1, 10, 50),
+                         precision=PROPORTION),
               kind="empirical"),
         Claim("coact-bn", "§2, Fig. 3", "With BN, neurons are co-active for 1/4 of distinct pairs of inputs "
               "(as if gates were fair coins).",
               (EMPIRICAL, "measured on typical pairs; on the 1-D grid neighbouring inputs are not typical pairs"),
               _QUARTER, (),
               Observable("typical_pairs", "coactivation", FeedforwardSpec(depth=50, width=100, norm="bn"),
-                         (1, 10, 50)),
+                         (1, 10, 50), precision=PROPORTION),
               kind="empirical"),
         Claim("coact-climbs", "§2, Fig. 3", "Without BN the co-active proportion climbs with depth.",
               (EMPIRICAL, "measured on typical pairs: co-activation of the first block against the last"), None, (),
@@ -484,12 +543,12 @@ def claim_verdict(row: Mapping) -> str:
     """The verdict of one claim in words, from its entry of a ``theory.verify`` document.
 
     ``DEFECT`` when the symbolic check fails or the path-model simulation departs from the closed
-    form (the tool is wrong, not the paper); otherwise the real-network column's verdict in the
+    form (the tool is wrong, not the paper); otherwise the real-network column's outcome in the
     words of :data:`VERDICT_WORDS` for the claim's kind — for the CIFAR-10 claims one phrase per
     stored setting when the settings disagree.
     """
     path, real, iw = (row.get(k) or {} for k in ("path", "real", "infinite_width"))
-    if row.get("symbolic") == FAIL or path.get("verdict") == "deviates":
+    if row.get("symbolic") == FAIL or path.get("verdict") == DEPARTS:
         return DEFECT
     verdict = real.get("verdict")
     if row.get("kind") == "empirical":
@@ -497,10 +556,10 @@ def claim_verdict(row: Mapping) -> str:
         if real.get("agree_across_settings") is False:  # CIFAR-10 claims
             return "; ".join(f"{words.get(s['verdict'], s['verdict'])} ({s['loss']}, BN {s['bn_backward']})"
                              for s in real.get("settings", []))
-        return words.get(verdict, words["n/a"])
+        return words.get(verdict, words[NOT_APPLICABLE])
     words = VERDICT_WORDS["theorem"]
-    if verdict == "deviates" and iw.get("verdict") == "confirmed":
-        return words["deviates"] + " (explained at infinite width)"
-    if verdict in ("confirmed", "deviates", "inconclusive"):
+    if verdict == DEPARTS and iw.get("verdict") in SUPPORTED:
+        return words[DEPARTS] + " (explained at infinite width)"
+    if verdict in OUTCOMES:
         return words[verdict]
-    return "symbolic pass" if row.get("symbolic") == PASS else words["n/a"]
+    return "symbolic pass" if row.get("symbolic") == PASS else words[NOT_APPLICABLE]

@@ -45,6 +45,7 @@ import sympy as sp
 
 from kernels import BACKENDS
 from montecarlo import evidence
+from montecarlo.convnets import evidence as convnet_evidence
 from montecarlo.run_options import add_store_options, open_store, workers_error
 from montecarlo.run_options import executor as executor_of
 from montecarlo.store import StoreError
@@ -52,9 +53,12 @@ from reports.tables import claims_latex
 
 from . import __version__, cli
 from .claims import CLAIMS, FAIL, NA, PASS, Claim, CheckResult, get_claim, negative_controls
-from .decision import DEVIATES, NOT_APPLICABLE
+from .decision import DEPARTS, HOLDS_APPROXIMATELY, NOT_APPLICABLE
 
 MC_NOT_RUN = "not run yet"
+RULE = ("four outcomes (theory.decision): holds = the (1 - alpha) interval inside the band mu ± delta and "
+        "containing mu; holds approximately = inside the band, not containing mu; departs = outside the band; "
+        "undecided = straddling an edge")
 IW_NOT_AVAILABLE = {"verdict": NOT_APPLICABLE, "predicted": None, "estimate": None, "ci": None, "n": 0, "z": None,
                     "note": "no infinite-width comparison for this observable in this version"}
 
@@ -89,32 +93,41 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
         if bar:
             bar(control.id)
     runs: list[dict] = []
+    family: dict[str, Any] = {}
     if settings is not None:
-        runs = evidence.run(comparisons, settings, progress=bar, store=store, executor=executor)
+        stored = convnet_evidence.stored_documents(store)
+        n_cifar = convnet_evidence.count_tests(claims, stored)
+        n_controls = sum(c.column == evidence.CONTROL for c in comparisons)
+        total = len(comparisons) + n_cifar
+        alpha = settings.alpha / max(total, 1)  # one family-wise rate, Bonferroni over every comparison
+        family = {"alpha_family": settings.alpha, "alpha_each": alpha, "comparisons": total,
+                  "split": {"monte_carlo": len(comparisons) - n_controls, "monte_carlo_controls": n_controls,
+                            "cifar10_tests": n_cifar}}
+        runs = evidence.run(comparisons, settings, alpha, progress=bar, store=store, executor=executor)
         _attach_evidence(rows, claims, comparisons, control_rows)
-        from montecarlo.convnets import evidence as convnet_evidence  # CIFAR-10: from stored fig5 documents only
-        convnet_evidence.attach(rows, claims, store, settings.alpha)
+        convnet_evidence.attach(rows, claims, stored, alpha, None if store is None else str(store.path))
     ok = (all(r["symbolic"] != FAIL for r in rows) and all(c["rejected"] for c in control_rows)
-          and all(r.get("path", {}).get("verdict") != DEVIATES for r in rows))
+          and all(r.get("path", {}).get("verdict") not in (DEPARTS, HOLDS_APPROXIMATELY) for r in rows))
     doc = {"version": __version__, "ok": ok, "claims": rows, "controls": control_rows,
            "seconds": round(time.perf_counter() - start, 3)}
     if settings is not None:
-        doc["settings"] = {"alpha_family": settings.alpha, "comparisons": sum(c.column != evidence.CONTROL
-                                                                              for c in comparisons),
-                           "tolerance": {"absolute": settings.tolerance.absolute,
-                                         "relative": settings.tolerance.relative},
-                           "scale_tolerance": {"relative": settings.scale_tolerance.relative},
-                           "flops_per_run": settings.flops_per_run,
-                           "power": settings.power, "seed": settings.seed, "pairs_per_net": settings.pairs,
-                           "max_nets": settings.max_nets, "backend": settings.backend}
+        doc["settings"] = {**family, "rule": RULE, "precision": "each claim's own (theory.claims), "
+                           f"closed forms × {settings.precision_scale:g}",
+                           "power": settings.power, "ambiguity": settings.ambiguity,
+                           "flops_per_run": settings.flops_per_run, "seed": settings.seed,
+                           "pairs_per_net": settings.pairs, "max_nets": settings.max_nets,
+                           "max_rounds": settings.max_rounds, "backend": settings.backend}
         doc["runs"] = runs
     return doc
 
 
 def _attach_evidence(rows: list[dict], claims: Sequence[Claim], comparisons: list, control_rows: list) -> None:
     by_claim: dict[tuple[str, str], list] = {}
+    exact: dict[str, float] = {}
     for c in comparisons:
-        by_claim.setdefault((c.claim_id, c.column), []).append(c.verdict)
+        by_claim.setdefault((c.claim_id, c.column + (f":{c.label}" if c.label else "")), []).append(c.verdict)
+        if c.exact is not None:
+            exact[c.claim_id] = c.exact
     for row, claim in zip(rows, claims):
         path = evidence.column_entry(by_claim.get((claim.id, evidence.PATH), []))
         real = evidence.column_entry(by_claim.get((claim.id, evidence.REAL), []))
@@ -127,13 +140,19 @@ def _attach_evidence(rows: list[dict], claims: Sequence[Claim], comparisons: lis
             row["monte_carlo"] = MC_NOT_RUN + " (CIFAR-10 convnets are not in this version)"
         elif needs_mc:
             row["monte_carlo"] = f"path: {path['verdict']}; real: {real['verdict']}"
-        row["summary"] = evidence.summarize(claim, path, real, infinite) if needs_mc else "symbolic identity only."
+        if needs_mc:
+            row["summary"] = evidence.summarize(claim, path, real, infinite, exact.get(claim.id))
+            if claim.id in exact:
+                row["exact"] = exact[claim.id]
+        else:
+            row["summary"] = "symbolic identity only."
     for claim in claims:
-        verdicts = by_claim.get((claim.id, evidence.CONTROL))
-        for control in evidence.monte_carlo_controls(claim) if verdicts else ():
-            control_rows.append({"id": f"mc-control:{claim.id}:{control.description}", "kind": "monte carlo",
-                                 "rejected": any(v.verdict == DEVIATES for v in verdicts),
-                                 "detail": "; ".join(f"d={v.depth}: {v.verdict} (z={v.z:.1f})" for v in verdicts)})
+        for control in evidence.monte_carlo_controls(claim):
+            verdicts = by_claim.get((claim.id, f"{evidence.CONTROL}:{control.description}"))
+            if verdicts:
+                control_rows.append({"id": f"mc-control:{claim.id}:{control.description}", "kind": "monte carlo",
+                                     "rejected": evidence.rejected(verdicts),
+                                     "detail": "; ".join(f"d={v.depth}: {v.verdict} (z={v.z:.1f})" for v in verdicts)})
 
 
 def _claim_entry(claim: Claim, results: list[CheckResult]) -> dict[str, Any]:
@@ -211,10 +230,13 @@ def render_text(doc: dict[str, Any]) -> str:
     out.append(f"Symbolic: {n_pass}/{n_sym} claims pass.")
     if with_mc:
         st = doc["settings"]
-        out.append(f"Monte Carlo: {st['comparisons']} comparisons, family-wise false-alarm rate {st['alpha_family']:g} "
-                   f"(Bonferroni), minimum discrepancy max({st['tolerance']['absolute']:g}, "
-                   f"{st['tolerance']['relative']:g}·|predicted|) for correlations, {st['scale_tolerance']['relative']:g}·|predicted| "
-                   f"for variances/covariances, power {st['power']:g}, seed {st['seed']}.")
+        sp_ = st["split"]
+        out.append(f"Monte Carlo: family-wise false-alarm rate {st['alpha_family']:g} over {st['comparisons']} "
+                   f"comparisons ({sp_['monte_carlo']} Monte Carlo, {sp_['monte_carlo_controls']} controls, "
+                   f"{sp_['cifar10_tests']} CIFAR-10 tests; Bonferroni): {st['alpha_each']:.2g} each, decided by "
+                   f"{1 - st['alpha_each']:.6%} intervals (Student t; Fieller for correlations). Rule: "
+                   f"{st['rule']}. Precision: {st['precision']}. Networks: sampled until decided (power "
+                   f"{st['power']:g}, at most {st['max_rounds']} rounds, {st['max_nets']} networks); seed {st['seed']}.")
     else:
         out.append("Monte Carlo: not run (--symbolic-only).")
     out.append(f"Done in {doc['seconds']:.1f} s.")

@@ -13,7 +13,8 @@ the white level 1/√n, so Fig. 5d's trend is not what the measurement shows; wi
 logits and BN statistics treated as constants (the theorems' model) it is — so every verdict
 names its setting, and the headline is the CLI's default setting (cross-entropy, ``through``) when
 it is stored (documents that spell it ``autograd`` are read as ``through``).  ``α`` for each
-verdict: the run's family-wise rate divided by the number of these verdicts (Bonferroni).
+test: the run's per-comparison rate (its one family-wise rate divided over every comparison of the
+run, these tests included — two per claim and setting, :func:`count_tests`).
 
 This is montecarlo's evidence for a claim of :mod:`theory.claims` (it reads stored measurements;
 ``theory.verify`` composes it), so it lives here and imports neither torch nor the samplers.
@@ -25,7 +26,7 @@ import re
 from typing import Any, Sequence
 
 from theory.claims import THEOREM_SETTING, VERDICT_WORDS, Claim, ExcessTrendRule
-from theory.decision import CONFIRMED, DEVIATES, INCONCLUSIVE, NOT_APPLICABLE, critical_t, decide_exceeds
+from theory.decision import DEPARTS, HOLDS, NOT_APPLICABLE, UNDECIDED, critical_t, decide_exceeds
 
 from .documents import FIG5_KIND, config, describe_setting, select_documents, setting
 
@@ -81,7 +82,7 @@ def decide_document(rule: ExcessTrendRule, document: dict, alpha: float) -> dict
     exc = decide_exceeds(excess, rule.margin, alpha=alpha, min_n=rule.min_minibatches, depth=rule.deep,
                          note=f"{rule.treatment}'s change minus {rule.control}'s (required > {rule.margin:.3g})")
     verdicts = {own.verdict, exc.verdict}
-    verdict = DEVIATES if DEVIATES in verdicts else CONFIRMED if verdicts == {CONFIRMED} else INCONCLUSIVE
+    verdict = DEPARTS if DEPARTS in verdicts else HOLDS if verdicts == {HOLDS} else UNDECIDED
     levels = {arch: {str(d): {k: config(document, arch, d)[rule.quantity].get(k) for k in ("mean", "stderr", "n")}
                      for d in (rule.shallow, rule.deep)} for arch in (rule.treatment, rule.control)}
     return {"verdict": verdict, "own": own.to_dict(), "excess": exc.to_dict(), "levels": levels,
@@ -134,7 +135,7 @@ def _sentence(rule: ExcessTrendRule, d: dict) -> str:
                 where.append(f"{arch} {sides.pop()}")
         if where:
             parts.append(f"{' and '.join(where)} the white level 1/√n = {white:.3g} (±10%) at both depths")
-    if d["verdict"] == INCONCLUSIVE and d.get("minibatches_needed"):
+    if d["verdict"] == UNDECIDED and d.get("minibatches_needed"):
         parts.append(f"{d['minibatches_needed']} minibatches would decide it with power 0.9 at this false-alarm "
                      f"rate if the effects are as estimated: `{d['command_needed']}`")
     if not d.get("current", True):
@@ -173,9 +174,9 @@ def claim_entry(claim: Claim, stored: Sequence[dict], alpha: float, store_path: 
         d.update({"setting": describe_setting(doc), "loss": loss, "bn_backward": bn, "beta": beta,
                   "document": entry.get("id"), "code_version": entry.get("code_version"),
                   "current": entry.get("current", True), "command": doc.get("command")})
-        if d["verdict"] == INCONCLUSIVE:
+        if d["verdict"] == UNDECIDED:
             need = [minibatches_needed(v, rule.margin, alpha) for v in (d["own"], d["excess"])
-                    if v["verdict"] == INCONCLUSIVE]
+                    if v["verdict"] == UNDECIDED]
             if need and all(x is not None for x in need) and doc.get("command"):
                 d["minibatches_needed"] = max(need)
                 d["command_needed"] = re.sub(r"--minibatches \d+", f"--minibatches {max(need)}", doc["command"]) + (
@@ -184,11 +185,11 @@ def claim_entry(claim: Claim, stored: Sequence[dict], alpha: float, store_path: 
         settings.append(d)
     head = settings[0]
     # the headline test: the one that decided (own change first when it rejects), else the excess
-    exc = next((head[t] for t in ("own", "excess") if head[t]["verdict"] == DEVIATES), head["excess"])
+    exc = next((head[t] for t in ("own", "excess") if head[t]["verdict"] == DEPARTS), head["excess"])
     verdicts = {s["verdict"] for s in settings}
     return {"verdict": head["verdict"], "predicted": rule.margin, "estimate": exc["estimate"],
             "ci": exc["ci"], "n": exc["n"], "z": exc["z"], "depth": rule.deep, "delta": rule.margin,
-            "precision": exc["precision"], "depths": [exc], "alpha": alpha, "rule": rule.describe(),
+            "band": exc["band"], "depths": [exc], "alpha": alpha, "rule": rule.describe(),
             "statistic": exc["note"],
             "setting": head["setting"], "settings": settings,
             "agree_across_settings": len(verdicts) == 1}
@@ -204,20 +205,30 @@ def summary(claim: Claim, entry: dict[str, Any]) -> str:
     return text[0].upper() + text[1:]
 
 
-def attach(rows: list[dict], claims: Sequence[Claim], store: Any, alpha_family: float) -> None:
-    """Fill the ``real`` column, ``monte_carlo`` and ``summary`` of every CIFAR-10 claim's row in place."""
-    cifar = [(row, claim) for row, claim in zip(rows, claims) if is_cifar(claim) and claim.observable.rule]
-    if not cifar:
-        return
-    stored: list[dict] = []
-    store_path = None
-    if store is not None:
-        stored = store.documents(FIG5_KIND)
-        store_path = str(store.path)
-    n_verdicts = sum(max(len(select_documents([e for e in stored if usable(e["document"], c.observable.rule)])), 1)
-                     for _, c in cifar)
-    alpha = alpha_family / max(n_verdicts, 1)
-    for row, claim in cifar:
+def stored_documents(store: Any) -> list[dict]:
+    """The ``fig5-convnets`` documents of ``store`` (none without a store)."""
+    return [] if store is None else store.documents(FIG5_KIND)
+
+
+def _decided(claims: Sequence[Claim], stored: Sequence[dict]) -> list[tuple[Claim, int]]:
+    """(claim, stored settings it will decide on) for every CIFAR-10 claim with a rule."""
+    return [(c, len(select_documents([e for e in stored if usable(e["document"], c.observable.rule)])))
+            for c in claims if is_cifar(c) and c.observable.rule]
+
+
+def count_tests(claims: Sequence[Claim], stored: Sequence[dict]) -> int:
+    """The comparisons these claims add to the run's family: two tests (own change, excess) per
+    claim and stored setting (the rule is an intersection–union of the two)."""
+    return sum(2 * n for _, n in _decided(claims, stored))
+
+
+def attach(rows: list[dict], claims: Sequence[Claim], stored: Sequence[dict], alpha: float,
+           store_path: str | None) -> None:
+    """Fill the ``real`` column, ``monte_carlo`` and ``summary`` of every CIFAR-10 claim's row in place;
+    ``alpha`` is the per-comparison rate of the whole run (its family-wise rate over every comparison)."""
+    for row, claim in zip(rows, claims):
+        if not (is_cifar(claim) and claim.observable.rule):
+            continue
         entry = claim_entry(claim, stored, alpha, store_path)
         row["real"] = entry
         row["monte_carlo"] = "real: " + (entry["verdict"] if entry["verdict"] != NOT_APPLICABLE else "not measured")
