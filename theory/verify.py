@@ -1,6 +1,6 @@
 """``python -m theory.verify``: a verdict for every claim of the paper.
 
-    python -m theory.verify [--claims ID ...] [--full] [--symbolic-only] [--seed K] [--alpha A]
+    python -m theory.verify [--claims ID ...] [--full] [--symbolic-only] [--seed K] [--alpha A] [--stability SEEDS]
         [--store PATH | --no-store] [--workers K | --scheduler ADDRESS]
         [--json] [--latex [FILE]] [--force] [--list]
 
@@ -30,6 +30,10 @@ samples; the run fails if any control is accepted.
 LaTeX table): it composes the layers for the user's command.  Every other module of
 :mod:`theory` is pure maths and imports neither (``tests/test_layers.py`` checks it).
 
+**Mutants** (:mod:`theory.mutants`): near misses of every stated form (base × 1.01, depth ± 1, a
+wrong constant, …) are fed through the same symbolic checks; the mutation score is printed and
+every mutant must be rejected.
+
 Exit codes: 0 every symbolic check passes, the path model confirms and every control is
 rejected; 1 otherwise; 2 bad usage.
 """
@@ -54,6 +58,7 @@ from reports.tables import claims_latex
 from . import __version__, cli
 from .claims import CLAIMS, FAIL, NA, PASS, Claim, CheckResult, get_claim, negative_controls
 from .decision import DEPARTS, HOLDS_APPROXIMATELY, NOT_APPLICABLE
+from .mutants import mutation_score
 
 MC_NOT_RUN = "not run yet"
 RULE = ("four outcomes (theory.decision): holds = the (1 - alpha) interval inside the band mu ± delta and "
@@ -106,9 +111,11 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
         runs = evidence.run(comparisons, settings, alpha, progress=bar, store=store, executor=executor)
         _attach_evidence(rows, claims, comparisons, control_rows)
         convnet_evidence.attach(rows, claims, stored, alpha, None if store is None else str(store.path))
+    mutants = mutation_score(claims)
     ok = (all(r["symbolic"] != FAIL for r in rows) and all(c["rejected"] for c in control_rows)
+          and mutants["rejected"] == mutants["tried"]
           and all(r.get("path", {}).get("verdict") not in (DEPARTS, HOLDS_APPROXIMATELY) for r in rows))
-    doc = {"version": __version__, "ok": ok, "claims": rows, "controls": control_rows,
+    doc = {"version": __version__, "ok": ok, "claims": rows, "controls": control_rows, "mutants": mutants,
            "seconds": round(time.perf_counter() - start, 3)}
     if settings is not None:
         doc["settings"] = {**family, "rule": RULE, "precision": "each claim's own (theory.claims), "
@@ -177,6 +184,54 @@ def _claim_entry(claim: Claim, results: list[CheckResult]) -> dict[str, Any]:
     }
 
 
+#: the stability target: at most this many verdict cells may change across the seeds of --stability
+STABILITY_TARGET = 1
+COLUMNS = ("path", "infinite_width", "real")
+
+
+def verdict_cells(doc: dict[str, Any]) -> dict[str, str]:
+    """``{"claim/column": verdict}`` of a verify document (the cells of its table; n/a cells left out)."""
+    out = {}
+    for c in doc["claims"]:
+        for col in COLUMNS:
+            v = (c.get(col) or {}).get("verdict")
+            if v not in (None, NOT_APPLICABLE):
+                out[f"{c['id']}/{col}"] = v
+    return out
+
+
+def stability(claims: Sequence[Claim], settings: Any, seeds: Sequence[int], store: Any = None,
+              executor: Any = None, progress: bool = False) -> dict[str, Any]:
+    """The verification once per seed; which verdict cells change between seeds, and the time per seed."""
+    import dataclasses
+    runs = []
+    for seed in seeds:
+        t0 = time.perf_counter()
+        doc = evaluate(claims, settings=dataclasses.replace(settings, seed=seed), store=store, executor=executor)
+        runs.append({"seed": seed, "seconds": round(time.perf_counter() - t0, 1), "cells": verdict_cells(doc)})
+        if progress:
+            sys.stderr.write(f"\rseed {seed}: {runs[-1]['seconds']:.0f} s   ")
+            sys.stderr.flush()
+    if progress:
+        sys.stderr.write("\r" + " " * 30 + "\r")
+    names = sorted({k for r in runs for k in r["cells"]})
+    cells = {k: [r["cells"].get(k, NOT_APPLICABLE) for r in runs] for k in names}
+    changing = {k: v for k, v in cells.items() if len(set(v)) > 1}
+    return {"seeds": list(seeds), "cells": len(cells), "changing": len(changing), "target": STABILITY_TARGET,
+            "changes": {k: {x: v.count(x) for x in sorted(set(v))} for k, v in changing.items()},
+            "seconds": [r["seconds"] for r in runs], "verdicts": cells}
+
+
+def render_stability(doc: dict[str, Any]) -> str:
+    lines = [f"Stability over seeds {doc['seeds'][0]}..{doc['seeds'][-1]}: {doc['changing']} of {doc['cells']} "
+             f"verdict cells change (target: at most {doc['target']}).",
+             f"Seconds per seed: {', '.join(f'{s:.0f}' for s in doc['seconds'])} "
+             f"(median {sorted(doc['seconds'])[len(doc['seconds']) // 2]:.0f})."]
+    for cell, counts in doc["changes"].items():
+        lines.append(f"  {cell}: " + ", ".join(f"{k} x{n}" for k, n in counts.items()))
+    return "\n".join(lines)
+
+
 def _progress(total: int):
     """A one-line progress indicator on stderr (only when stderr is a terminal)."""
     done = [0]
@@ -225,6 +280,13 @@ def render_text(doc: dict[str, Any]) -> str:
     for c in doc["controls"]:
         if not c["rejected"]:
             out.append(f"  ACCEPTED (a defect of the checker): {c['id']} — {c['detail']}")
+    m = doc["mutants"]
+    kinds = ", ".join(f"{k} {v['rejected']}/{v['tried']}" for k, v in m["by_kind"].items())
+    out.append(f"Mutation score: {m['rejected']}/{m['tried']} near misses of the stated forms rejected by the same "
+               f"symbolic checks ({kinds}).")
+    for sv in m["survivors"]:
+        out.append(f"  SURVIVED (a check that cannot see a near miss): {sv['claim']} / {sv['check']}: "
+                   f"{sv['kind']} {sv['stated']}")
     n_pass = sum(c["symbolic"] == PASS for c in doc["claims"])
     n_sym = sum(c["symbolic"] != NA for c in doc["claims"])
     out.append(f"Symbolic: {n_pass}/{n_sym} claims pass.")
@@ -264,6 +326,9 @@ def build_parser() -> cli.Parser:
                         "per run (long: meant for a quiet machine or --workers/--scheduler)")
     p.add_argument("--seed", type=int, default=0, help="seed of every Monte Carlo run (default 0)")
     p.add_argument("--alpha", type=float, default=1e-3, help="family-wise false-alarm rate (default 1e-3)")
+    p.add_argument("--stability", type=int, metavar="SEEDS",
+                   help="run the verification for SEEDS seeds (--seed, --seed + 1, ...) and report every verdict "
+                        f"cell that changes between them (exit 1 when more than {STABILITY_TARGET} change)")
     p.add_argument("--backend", choices=BACKENDS, default="numba", help="Monte Carlo kernel (default numba)")
     add_store_options(p, what="every Monte Carlo chunk is written as it completes and reused by later runs (a killed run resumes)",
                       executor=True)
@@ -302,8 +367,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             store = open_store(args)
         except StoreError as exc:
             cli.usage_error(parser.prog, f"--store: {exc}")
+    if args.stability is not None and (settings is None or args.stability < 2):
+        cli.usage_error(parser.prog, f"--stability={args.stability!r} is not allowed: an integer >= 2 (seeds), "
+                                     "without --symbolic-only")
     try:
         with executor_of(args) as executor:
+            if args.stability is not None:
+                doc = stability(claims, settings, range(args.seed, args.seed + args.stability), store, executor,
+                                progress=sys.stderr.isatty() and not args.json)
+                if args.json:
+                    cli.dump_json(doc)
+                else:
+                    print(render_stability(doc))
+                return cli.EXIT_OK if doc["changing"] <= STABILITY_TARGET else cli.EXIT_FAILED
             doc = evaluate(claims, progress=sys.stderr.isatty() and not args.json, settings=settings,
                            store=store, executor=executor)
     finally:
