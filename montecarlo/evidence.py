@@ -75,8 +75,8 @@ class Settings:
     ambiguity: float = 2.0  # |z| within this of the critical value: sample on (holds vs approximately)
     pilot_nets: int = 24
     max_nets: int = 3000
-    flops_per_run: float = 1e11  # caps the networks of one run: nets <= flops_per_run / flops(net)
-    grid_flops_per_run: float = 1.2e11  # the same for a 1-D grid run (few of them, 256 inputs each)
+    flops_per_run: float = 3e11  # caps the networks of one group: nets <= flops_per_run / flops(net)
+    total_flops: float = 1.4e12  # the whole run's budget after the pilots (about 50 s on 2 cores)
     grid_nets: int = 24
     max_rounds: int = 4
     precision_scale: float = 1.0  # every closed form's δ times this (--full: 0.5); printed numbers keep theirs
@@ -86,7 +86,7 @@ class Settings:
 
 
 DEFAULT = Settings()
-FULL = Settings(precision_scale=0.5, pilot_nets=48, max_nets=20000, flops_per_run=1e13, grid_flops_per_run=2e12,
+FULL = Settings(precision_scale=0.5, pilot_nets=48, max_nets=20000, flops_per_run=1e13, total_flops=1e14,
                 grid_nets=48, max_rounds=6)
 
 
@@ -273,34 +273,81 @@ def _run_group(key: tuple, nets: int, settings: Settings, store: Any = None, exe
                     backend=settings.backend, store=store, executor=executor, **options)
 
 
+@dataclass
+class _Group:
+    """A group's sampling state: its comparisons, networks so far, cap, latest result."""
+
+    key: tuple
+    members: list[Comparison]
+    cap: int
+    cost: float  # flops of one network
+    nets: int = 0
+    rounds: int = 0
+    wanted: int = 0
+    seconds: float = 0.0
+    result: Any = None
+
+
 def run(comparisons: list[Comparison], settings: Settings, alpha: float,
         progress: Callable[[str], None] | None = None, store: Any = None, executor: Any = None) -> list[dict]:
-    """Sample every group until its comparisons are decided or its budget ends (module doc), decide
-    each comparison in place at per-comparison rate ``alpha``; return one record per group."""
-    runs: list[dict] = []
-    groups: dict[tuple, list[Comparison]] = {}
+    """Sample every group until its comparisons are decided or the budget ends, decide each comparison
+    in place at per-comparison rate ``alpha``; return one record per group.
+
+    Budget (module doc): after every group's pilot, rounds of growth.  In each round a group asks
+    for the largest number of networks that one of its comparisons wants *and can get* (within
+    the group's cap: comparisons that want more stay undecided and do not spend the budget);
+    requests are granted cheapest first while the run's total floating-point budget lasts.  Every
+    quantity here is a count (networks, flops), never a time, so the same seed gives the same run
+    on any machine.
+    """
+    groups: dict[tuple, _Group] = {}
     for c in comparisons:
-        groups.setdefault(c.group, []).append(c)
-    for key, members in groups.items():
-        experiment, spec, model = key
+        if c.group not in groups:
+            experiment, spec, _ = c.group
+            pilot = settings.grid_nets if experiment == "grid" else settings.pilot_nets
+            per_net = flops_per_network(experiment, spec, settings)
+            cap = max(pilot, min(settings.max_nets, int(settings.flops_per_run // per_net)))
+            groups[c.group] = _Group(c.group, [], cap, per_net, nets=pilot)
+        groups[c.group].members.append(c)
+
+    def grow(g: _Group, nets: int) -> None:
+        t0 = time.perf_counter()
+        g.result = _run_group(g.key, nets, settings, store, executor)
+        g.nets, g.rounds = nets, g.rounds + 1
+        g.seconds += time.perf_counter() - t0
+        g.wanted = max(networks_wanted(c, g.result, alpha, settings) for c in g.members)
+
+    spent = 0.0
+    for g in groups.values():
         if progress:
+            experiment, spec, model = g.key
             progress(f"{experiment}:{spec.describe()} [{model}]")
-        pilot = settings.grid_nets if experiment == "grid" else settings.pilot_nets
-        budget = settings.grid_flops_per_run if experiment == "grid" else settings.flops_per_run
-        cap = max(pilot, min(settings.max_nets, int(budget // flops_per_network(experiment, spec, settings))))
-        nets, rounds, t0 = pilot, 1, time.perf_counter()
-        result = _run_group(key, nets, settings, store, executor)
-        wanted = max(networks_wanted(c, result, alpha, settings) for c in members)
-        while rounds < settings.max_rounds and min(wanted, cap) > nets:
-            nets = min(wanted, cap)
-            result = _run_group(key, nets, settings, store, executor)
-            rounds += 1
-            wanted = max(networks_wanted(c, result, alpha, settings) for c in members)
-        for c in members:
-            c.verdict = decide_comparison(c, result, alpha)
-        runs.append({"experiment": experiment, "spec": spec.describe(), "model": model, "pilot": pilot,
-                     "wanted": wanted, "nets": nets, "cap": cap, "rounds": rounds, "capped": wanted > cap,
-                     "seconds": round(time.perf_counter() - t0, 2)})
+        grow(g, g.nets)
+        spent += g.nets * g.cost
+    for _ in range(settings.max_rounds - 1):
+        requests = []
+        for order, g in enumerate(groups.values()):  # ties go to the earlier group: deterministic
+            wants = [networks_wanted(c, g.result, alpha, settings) for c in g.members]
+            target = max([w for w in wants if w <= g.cap], default=g.nets)
+            if target > g.nets:
+                requests.append(((target - g.nets) * g.cost, order, g, target))
+        granted = False
+        for cost, _, g, target in sorted(requests, key=lambda r: r[:2]):
+            if spent + cost <= settings.total_flops:
+                grow(g, target)
+                spent += cost
+                granted = True
+        if not granted:
+            break
+    runs = []
+    for g in groups.values():
+        for c in g.members:
+            c.verdict = decide_comparison(c, g.result, alpha)
+        experiment, spec, model = g.key
+        runs.append({"experiment": experiment, "spec": spec.describe(), "model": model,
+                     "pilot": settings.grid_nets if experiment == "grid" else settings.pilot_nets,
+                     "wanted": g.wanted, "nets": g.nets, "cap": g.cap, "rounds": g.rounds,
+                     "capped": g.wanted > g.nets, "flops": g.nets * g.cost, "seconds": round(g.seconds, 2)})
     return runs
 
 

@@ -20,7 +20,7 @@ import sympy.stats as sps
 
 from . import symbols as S
 from .derivation import Derivation
-from .pathsum import PAPER_THM3_OFFSET, Block, forward_variance_step, gate_moment
+from .pathsum import PAPER_THM3_OFFSET, Block, forward_variance_step, gate_moment, hop_gate
 
 class _Named(sp.Symbol):
     """A symbol that prints as plain text but renders as the given LaTeX."""
@@ -276,10 +276,12 @@ def derive_crelu_ll() -> Derivation:
     mirrored = W * xv.applyfunc(rho) - W * (-xv).applyfunc(rho) - W * xv
     d.say("Hence (W, -W)(rho(x); rho(-x)) - W x, e.g. for a 2x2 W and x = (u>0, u<0)",
           sp.simplify(mirrored))
-    hi, hj = sp.symbols("h_i h_j")
-    gate = sp.expand((hi + (1 - hi)) * (hj + (1 - hj)))
-    d.say("Backward: the mirrored pair gates W by h and -W by -(1 - h); per layer W (h + 1 - h). "
-          "Gate moment for two inputs E[(h_i + 1 - h_i)(h_j + 1 - h_j)]", gate)
+    h = sp.Symbol("h")
+    d.say("Backward: the mirrored pair gates W by h and -W by -(1 - h); the hop factor per layer",
+          hop_gate("crelu-mirrored", h))
+    gate = d.say("Gate moment over the joint law of two inputs' gates (both on q, one on p - q, none "
+                 "1 - 2p + q)", sp.simplify(gate_moment("crelu-mirrored", False)))
+    d.say("and for one input", sp.simplify(gate_moment("crelu-mirrored", True)))
     block = Block(0, 1, "none", "crelu-mirrored")
     var, cov = _moments(block, d)
     d.result["identity_cases"] = cases
@@ -297,20 +299,27 @@ def derive_shallow() -> Derivation:
     width (no Assumption 1 needed: the gates are determined by the biases).
     """
     d = Derivation("Shallow network f(x) = w^T rho(x v - b) on a scalar input (§1.1, A1)")
-    b = sps.Normal("b", 0, S.sigma_b)
-    m = sp.Symbol("m", real=True)
-    prob = d.say("P(b < m): a neuron with bias b is active at every input above b",
-                 sp.simplify(sps.P(b < m).rewrite(sp.erf)))
-    d.say("f'(x) = sum_i w_i v_i 1[b_i < x]; distinct neurons are orthogonal, so "
-          "E[f'(x) f'(x')] = N E[w^2] P(b < min(x, x')) with E[w^2] = c/N")
-    cov = d.say("Covariance", S.c * prob.subs(m, sp.Min(S.x, S.xp)))
-    var = d.say("Variance at x", S.c * prob.subs(m, S.x))
+    b = sp.Symbol("b", real=True)
+    density = sp.exp(-b ** 2 / (2 * S.sigma_b ** 2)) / (S.sigma_b * sp.sqrt(2 * sp.pi))
+    d.say("f'(x) = sum_i w_i v_i 1[b_i < x]: neuron i is active at x when its bias lies below x; distinct "
+          "neurons are orthogonal (independent w_i of mean 0), so E[f'(x) f'(x')] = N E[w^2] "
+          "E[1[b < x] 1[b < x']] with N E[w^2] = c")
+    joint = d.say("E[1[b < x] 1[b < x']] = integral of the N(0, sigma_b^2) density times both gates over b",
+                  sp.simplify(sp.integrate(density * sp.Heaviside(S.x - b) * sp.Heaviside(S.xp - b),
+                                           (b, -sp.oo, sp.oo))))
+    cov = d.say("Covariance", S.c * joint)
+    var = d.say("Variance at x (x' = x)", sp.simplify(cov.subs(S.xp, S.x)))
+    gap = sp.Symbol("Delta", positive=True)
+    below = d.say("Case x < x' (x' = x + Delta, Delta > 0)", sp.simplify(cov.subs(S.xp, S.x + gap)))
+    above = d.say("Case x > x' (x = x' + Delta)", sp.simplify(cov.subs(S.x, S.xp + gap)))
     t = sp.Lambda(S.x, Phi(S.x / S.sigma_b))
     slope = d.say("Time change t(x) = Phi(x/sigma_b): dt/dx (a Gaussian density)", sp.diff(t(S.x), S.x))
     increasing = bool(slope.is_positive)
     d.say(f"dt/dx > 0 is {increasing}: t is increasing, so min(t(x), t(x')) = t(min(x, x'))")
-    bm_difference = d.say("Covariance minus the Brownian covariance c t(min(x, x'))",
-                          sp.simplify((cov - S.c * t(sp.Min(S.x, S.xp))).rewrite(sp.erf)))
+    brownian = [sp.simplify(case - S.c * t(sp.Min(*pair)))
+                for case, pair in ((below, (S.x, S.x + gap)), (above, (S.xp + gap, S.xp)))]
+    bm_difference = d.say("Covariance minus the Brownian covariance c t(min(x, x')), in both cases",
+                          sp.Add(*[abs(v) for v in brownian]))
     if not increasing:
         bm_difference = sp.nan
     d1, d2 = sp.symbols("delta_1 delta_2", positive=True)
@@ -320,7 +329,8 @@ def derive_shallow() -> Derivation:
     d.say("Independent increments: Cov(f'(x3) - f'(x2), f'(x1)) for x1 < x2 < x3", increment)
     corr = d.say("Correlation", cov / sp.sqrt(var * var.subs(S.x, S.xp)))
     d.result.update(covariance=cov, variance=var, correlation=corr, brownian_difference=bm_difference,
-                    increment_covariance=increment, time=t(S.x))
+                    increment_covariance=increment, time=t(S.x), covariance_below=below, covariance_above=above,
+                    gap=gap)
     return d
 
 

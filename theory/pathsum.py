@@ -76,18 +76,31 @@ def block_of(spec: NetworkSpec) -> Block:
                     "its own exact covariance, theory.derivations.shallow_covariance)")
 
 
-def gate_moment(unit: str, same_input: bool, p: Any = S.p, q: Any = S.q) -> Any:
-    """E[h_i h_j] for the gate(s) a branch hop passes, for one input (``p``) or two (``q``).
+def hop_gate(unit: str, h: Any) -> Any:
+    """The factor a branch hop multiplies ``W`` by, as a function of the ReLU gate ``h = ρ'(u)``.
 
-    For ``crelu-mirrored`` the hop is the pair of mirrored halves: ``W`` gated by ``ρ'(x) = h``
-    plus ``−W`` gated by ``d ρ(−x)/dx = −(1 − h)``, together ``W (h + 1 − h) = W``, so the
-    moment is 1 for every input (derived in :func:`theory.derivations.derive_crelu_ll`).
+    ``relu``: ``h``.  ``crelu-mirrored``: the pair ``(W, −W)`` applied to ``(ρ(u); ρ(−u))`` is
+    differentiated half by half: ``W ρ'(u) = W h`` and ``−W · d ρ(−u)/du = −W · (−(1 − h))``, so
+    the hop is ``W (h + (1 − h))``.
     """
     if unit == "relu":
-        return p if same_input else q
+        return h
     if unit == "crelu-mirrored":
-        return 1
+        return h + (1 - h)
     raise ValueError(f"unit={unit!r} is not allowed: one of {', '.join(UNITS)}")
+
+
+def gate_moment(unit: str, same_input: bool, p: Any = S.p, q: Any = S.q) -> Any:
+    """``E[g(h_i) g(h_j)]`` for the hop factor ``g`` of :func:`hop_gate`, computed over the joint law
+    of the gates: one input (``h_i = h_j``, active with probability ``p``) or a typical pair (both
+    active ``q``, one active ``p − q`` each way, neither ``1 − 2p + q``).  ReLU gives ``p`` and
+    ``q``; the mirrored CReLU gives 1 for both (it is linear at initialization) — computed here from
+    its hop, not asserted (:func:`theory.derivations.derive_crelu_ll` prints the steps).
+    """
+    g1, g0 = hop_gate(unit, 1), hop_gate(unit, 0)
+    if same_input:
+        return p * g1 * g1 + (1 - p) * g0 * g0
+    return q * g1 * g1 + 2 * (p - q) * g1 * g0 + (1 - 2 * p + q) * g0 * g0
 
 
 def forward_variance_step(block: Block, v_prev: Any, c: Any) -> Any:
