@@ -75,8 +75,7 @@ class Settings:
     ambiguity: float = 2.0  # |z| within this of the critical value: sample on (holds vs approximately)
     pilot_nets: int = 24
     max_nets: int = 3000
-    flops_per_run: float = 3e11  # caps the networks of one group: nets <= flops_per_run / flops(net)
-    total_flops: float = 1.4e12  # the whole run's budget after the pilots (about 50 s on 2 cores)
+    flops_per_run: float = 1e11  # caps the networks of one group: nets <= flops_per_run / flops(net)
     grid_nets: int = 24
     max_rounds: int = 4
     precision_scale: float = 1.0  # every closed form's δ times this (--full: 0.5); printed numbers keep theirs
@@ -86,8 +85,8 @@ class Settings:
 
 
 DEFAULT = Settings()
-FULL = Settings(precision_scale=0.5, pilot_nets=48, max_nets=20000, flops_per_run=1e13, total_flops=1e14,
-                grid_nets=48, max_rounds=6)
+FULL = Settings(precision_scale=0.5, pilot_nets=48, max_nets=20000, flops_per_run=1e13, grid_nets=48,
+                max_rounds=6)
 
 
 def flops_per_network(experiment: str, spec: NetworkSpec, settings: Settings) -> float:
@@ -230,8 +229,9 @@ def decide_comparison(cmp: Comparison, result: Any, alpha: float) -> Verdict:
     """The verdict of one comparison on ``result`` at per-comparison rate ``alpha``."""
     if cmp.kind == "trend":
         change, se, n = _trend(result, cmp)
+        first, last = result.coactive[0].mean, result.coactive[cmp.depth - 1].mean
         return decide_direction(change, se, n, alpha=alpha, direction=cmp.direction, depth=cmp.depth,
-                                note=f"change of co-activation from block 1 to block {cmp.depth}")
+                                note=f"{first:.3f} → {last:.3f}")
     e = _estimate_of(result, cmp)
     interval = e.interval(1 - alpha) if e.n >= 2 else None
     note = "Fieller interval (a ratio of means)" if e.ratio_moments is not None else ""
@@ -273,81 +273,38 @@ def _run_group(key: tuple, nets: int, settings: Settings, store: Any = None, exe
                     backend=settings.backend, store=store, executor=executor, **options)
 
 
-@dataclass
-class _Group:
-    """A group's sampling state: its comparisons, networks so far, cap, latest result."""
-
-    key: tuple
-    members: list[Comparison]
-    cap: int
-    cost: float  # flops of one network
-    nets: int = 0
-    rounds: int = 0
-    wanted: int = 0
-    seconds: float = 0.0
-    result: Any = None
-
-
 def run(comparisons: list[Comparison], settings: Settings, alpha: float,
         progress: Callable[[str], None] | None = None, store: Any = None, executor: Any = None) -> list[dict]:
-    """Sample every group until its comparisons are decided or the budget ends, decide each comparison
-    in place at per-comparison rate ``alpha``; return one record per group.
+    """Sample every group until its comparisons are decided or its budget ends (module doc), decide
+    each comparison in place at per-comparison rate ``alpha``; return one record per group.
 
-    Budget (module doc): after every group's pilot, rounds of growth.  In each round a group asks
-    for the largest number of networks that one of its comparisons wants *and can get* (within
-    the group's cap: comparisons that want more stay undecided and do not spend the budget);
-    requests are granted cheapest first while the run's total floating-point budget lasts.  Every
-    quantity here is a count (networks, flops), never a time, so the same seed gives the same run
-    on any machine.
+    Every quantity that steers the sampling is a count (networks, flops), never a time, so the
+    same seed gives the same run on any machine.
     """
-    groups: dict[tuple, _Group] = {}
+    runs: list[dict] = []
+    groups: dict[tuple, list[Comparison]] = {}
     for c in comparisons:
-        if c.group not in groups:
-            experiment, spec, _ = c.group
-            pilot = settings.grid_nets if experiment == "grid" else settings.pilot_nets
-            per_net = flops_per_network(experiment, spec, settings)
-            cap = max(pilot, min(settings.max_nets, int(settings.flops_per_run // per_net)))
-            groups[c.group] = _Group(c.group, [], cap, per_net, nets=pilot)
-        groups[c.group].members.append(c)
-
-    def grow(g: _Group, nets: int) -> None:
-        t0 = time.perf_counter()
-        g.result = _run_group(g.key, nets, settings, store, executor)
-        g.nets, g.rounds = nets, g.rounds + 1
-        g.seconds += time.perf_counter() - t0
-        g.wanted = max(networks_wanted(c, g.result, alpha, settings) for c in g.members)
-
-    spent = 0.0
-    for g in groups.values():
+        groups.setdefault(c.group, []).append(c)
+    for key, members in groups.items():
+        experiment, spec, model = key
         if progress:
-            experiment, spec, model = g.key
             progress(f"{experiment}:{spec.describe()} [{model}]")
-        grow(g, g.nets)
-        spent += g.nets * g.cost
-    for _ in range(settings.max_rounds - 1):
-        requests = []
-        for order, g in enumerate(groups.values()):  # ties go to the earlier group: deterministic
-            wants = [networks_wanted(c, g.result, alpha, settings) for c in g.members]
-            target = max([w for w in wants if w <= g.cap], default=g.nets)
-            if target > g.nets:
-                requests.append(((target - g.nets) * g.cost, order, g, target))
-        granted = False
-        for cost, _, g, target in sorted(requests, key=lambda r: r[:2]):
-            if spent + cost <= settings.total_flops:
-                grow(g, target)
-                spent += cost
-                granted = True
-        if not granted:
-            break
-    runs = []
-    for g in groups.values():
-        for c in g.members:
-            c.verdict = decide_comparison(c, g.result, alpha)
-        experiment, spec, model = g.key
-        runs.append({"experiment": experiment, "spec": spec.describe(), "model": model,
-                     "pilot": settings.grid_nets if experiment == "grid" else settings.pilot_nets,
-                     "wanted": g.wanted, "nets": g.nets, "cap": g.cap, "rounds": g.rounds,
-                     "capped": g.wanted > g.nets, "flops": g.nets * g.cost, "seconds": round(g.seconds, 2)})
+        pilot = settings.grid_nets if experiment == "grid" else settings.pilot_nets
+        per_net = flops_per_network(experiment, spec, settings)
+        cap = max(pilot, min(settings.max_nets, int(settings.flops_per_run // per_net)))
+        nets, rounds, t0 = pilot, 1, time.perf_counter()
+        result = _run_group(key, nets, settings, store, executor)
+        wanted = max(networks_wanted(c, result, alpha, settings) for c in members)
+        while rounds < settings.max_rounds and min(wanted, cap) > nets:
+            nets = min(wanted, cap)
+            result = _run_group(key, nets, settings, store, executor)
+            rounds += 1
+            wanted = max(networks_wanted(c, result, alpha, settings) for c in members)
+        for c in members:
+            c.verdict = decide_comparison(c, result, alpha)
+        runs.append({"experiment": experiment, "spec": spec.describe(), "model": model, "pilot": pilot,
+                     "wanted": wanted, "nets": nets, "cap": cap, "rounds": rounds, "capped": wanted > cap,
+                     "flops": nets * per_net, "seconds": round(time.perf_counter() - t0, 2)})
     return runs
 
 
@@ -368,7 +325,10 @@ def column_entry(verdicts: list[Verdict]) -> dict[str, Any]:
     head = _headline(verdicts).to_dict()
     keys = ("predicted", "estimate", "stderr", "ci", "band", "n", "z", "depth", "delta", "alpha", "needed",
             "difference")
-    return {"verdict": combine(verdicts), **{k: head[k] for k in keys}, "depths": [v.to_dict() for v in verdicts]}
+    entry = {"verdict": combine(verdicts), **{k: head[k] for k in keys}, "depths": [v.to_dict() for v in verdicts]}
+    if head["delta"] is None and head["band"] is not None:  # a one-sided claim (a trend): show the levels
+        entry["levels"] = head["note"]
+    return entry
 
 
 def rejected(verdicts: Sequence[Verdict]) -> bool:
@@ -381,7 +341,10 @@ def interval_text(entry: dict[str, Any]) -> str:
     """``d = 10: 0.0589 in [0.0571, 0.0607] vs 0.0563 ± 0.01``: the interval that decided, and the band."""
     if entry.get("estimate") is None:
         return ""
-    text = f"d = {entry['depth']}: {entry['estimate']:.4g}"
+    if entry.get("levels"):  # a trend: the levels it moved between, then the change that decided
+        text = f"block 1 → {entry['depth']}: {entry['levels']}, change {entry['estimate']:.3g}"
+    else:
+        text = f"d = {entry['depth']}: {entry['estimate']:.4g}"
     if entry.get("ci"):
         text += f" in [{entry['ci'][0]:.4g}, {entry['ci'][1]:.4g}]"
     if entry.get("delta") is not None and entry.get("predicted") is not None:
@@ -411,8 +374,8 @@ def summarize(claim: Claim, path: dict[str, Any], real: dict[str, Any], infinite
                      f"at d = {at['depth']}, and against them the measurements {infinite['verdict'].replace('holds', 'hold')} "
                      "at every depth.")
         else:
-            text += (f" The infinite-width prediction ({at['predicted']:.4g} at d = {at['depth']}) is closer; against "
-                     f"it the measurements are {infinite['verdict']} (finite-width corrections, O(1/N)).")
+            text += (f" The infinite-width prediction is {at['predicted']:.4g} at d = {at['depth']}; against it "
+                     f"the measurements are {infinite['verdict']} (finite-width corrections, O(1/N)).")
     return text
 
 

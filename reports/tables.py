@@ -59,6 +59,8 @@ def measured_cell(entry: dict | None, key: str = "estimate") -> tuple[str, str]:
     value = entry.get(key)
     if value is None:
         return "", entry["verdict"]
+    if entry.get("levels") and key == "estimate":  # a trend: the levels it moved between
+        return f"{entry['levels']} (d=1..{entry.get('depth')})", entry["verdict"]
     se = _headline_stderr(entry) if key == "estimate" else None
     text = format_uncertainty(value, se) if key == "estimate" else f"{value:.4g}"
     return f"{text} (d={entry.get('depth')})", entry["verdict"]
@@ -93,6 +95,7 @@ def _latex_measure(cell: tuple[str, str]) -> str:
     if not text:
         return short
     value, _, depth = text.partition(" (d=")
+    value = value.replace("→", r"\to ")  # a trend's levels
     return f"${value}$ {{\\scriptsize $d={depth.rstrip(')')}$}} {short}"
 
 

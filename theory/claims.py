@@ -105,6 +105,9 @@ class Check:
     kind: str = "identity"
     digits: int = 1
     ranges: tuple[tuple[sp.Symbol, tuple[float, float]], ...] = ()
+    #: the check's stated form as a function of the claim's (e.g. one case of a ``Min``): mutants of
+    #: the claim's form reach the check through it (:mod:`theory.mutants`)
+    of_claim: Callable[[sp.Basic], sp.Basic] | None = None
 
     def run(self) -> CheckResult:
         derived = self.derived()
@@ -425,6 +428,15 @@ def _build() -> tuple[Claim, ...]:
                        "path model against the exact finite-L value; real networks against the printed 0.1",
                        printed="0.1"),
               lambda: thm3_99(1)),
+        Claim("sec33-ff100", "§3.3", "By contrast, a 100-layer feedforward net has correlation indistinguishable "
+              "from zero.",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS, BN_CONSTANT), sp.Float(0.0, 2),
+              (Check("2^-L at L = 100, to two decimals", lambda: D.derive_feedforward("bn").result["correlation"]
+                     .subs(S.L, 100), sp.Float(0.0), kind="rounds-to", digits=2),),
+              _typical(FeedforwardSpec(depth=100, width=200, norm="bn"), "correlation", (100,),
+                       "with BN, as the resnets it is contrasted with; 'indistinguishable from zero' read as "
+                       "0.00 to two decimals", printed="0.00"),
+              lambda: D.derive_feedforward("bn")),
         Claim("cor1a", "Cor. 1a", "Modified highway nets with gamma1^2 + gamma2^2 = 1 keep the gradient variance at 1.",
               (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), sp.Integer(1),
               (Check("variance", _r("variance", D.derive_highway), sp.Integer(1),
@@ -442,14 +454,23 @@ def _build() -> tuple[Claim, ...]:
               (Check("limit L -> oo", _r("limit", D.highway_limit), 1 / sp.sqrt(sp.E)),),
               _typical(replace(hw, depth=50), "correlation", (50,)), D.highway_limit,
               controls=(Control("1/e instead of 1/sqrt(e)", sp.exp(-1)),)),
+        *(Claim(f"cor1-limit-L{depth}", "Cor. 1", f"Independent of depth: with gamma1^2 = 1 - 1/L the highway "
+                f"correlation is near 1/sqrt(e) at L = {depth} too.",
+                (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS), 1 / sp.sqrt(sp.E),
+                (Check("limit L -> oo", _r("limit", D.highway_limit), 1 / sp.sqrt(sp.E)),),
+                _typical(replace(hw, depth=depth), "correlation", (depth,),
+                         "with cor1-limit (L = 50): the same value at three depths"), D.highway_limit)
+          for depth in (10, 100)),
         Claim("shallow-brown", "§1.1, A1", "Gradients of a shallow ReLU net on a 1-D input are Brownian motion in "
               "t = Phi(x/sigma_b): covariance Phi(min(x, x')/sigma_b) (Glorot: c = 1).",
               (GAUSSIAN_WEIGHTS, "biases b ~ N(0, sigma_b^2), input weights v = 1; exact at every width"),
               D.Phi(sp.Min(S.x, S.xp) / S.sigma_b),
               (Check("covariance for x < x'", lambda: D.derive_shallow().result["covariance_below"].subs(S.c, 1),
-                     D.Phi(sp.Min(S.x, S.xp) / S.sigma_b).subs(S.xp, S.x + _GAP)),
+                     D.Phi(sp.Min(S.x, S.xp) / S.sigma_b).subs(S.xp, S.x + _GAP),
+                     of_claim=lambda form: form.subs(S.xp, S.x + _GAP)),
                Check("covariance for x > x'", lambda: D.derive_shallow().result["covariance_above"].subs(S.c, 1),
-                     D.Phi(sp.Min(S.x, S.xp) / S.sigma_b).subs(S.x, S.xp + _GAP)),
+                     D.Phi(sp.Min(S.x, S.xp) / S.sigma_b).subs(S.x, S.xp + _GAP),
+                     of_claim=lambda form: form.subs(S.x, S.xp + _GAP)),
                Check("Brownian covariance min(t, t')", _r("brownian_difference", D.derive_shallow),
                      sp.Integer(0)),
                Check("independent increments", _r("increment_covariance", D.derive_shallow), sp.Integer(0))),
@@ -471,6 +492,12 @@ def _build() -> tuple[Claim, ...]:
               Observable("typical_pairs", "activation", FeedforwardSpec(depth=50, width=100, norm="bn"), (1, 10, 50),
                          precision=PROPORTION),
               kind="empirical"),
+        Claim("act-half-nobn", "§2, Fig. 3", "Neurons are active for half their inputs on average, without BN too.",
+              (EMPIRICAL, "measured on typical pairs (inputs i.i.d. N(0, I)), the paper's typical datapoints"),
+              _HALF, (),
+              Observable("typical_pairs", "activation", FeedforwardSpec(depth=50, width=100, norm="none"),
+                         (1, 10, 50), precision=PROPORTION),
+              kind="empirical"),
         Claim("coact-bn", "§2, Fig. 3", "With BN, neurons are co-active for 1/4 of distinct pairs of inputs "
               "(as if gates were fair coins).",
               (EMPIRICAL, "measured on typical pairs; on the 1-D grid neighbouring inputs are not typical pairs"),
@@ -478,6 +505,15 @@ def _build() -> tuple[Claim, ...]:
               Observable("typical_pairs", "coactivation", FeedforwardSpec(depth=50, width=100, norm="bn"),
                          (1, 10, 50), precision=PROPORTION),
               kind="empirical"),
+        *(Claim(f"{name}-resnet-bn", "§2, Fig. 3 (not shown)", "Resnets with batch normalization behave the same "
+                f"as feedforward nets: {what}.",
+                (EMPIRICAL, "a resnet with BN (alpha = beta = 1), typical pairs"), value, (),
+                Observable("typical_pairs", quantity, ResnetSpec(depth=50, width=100, norm="bn"), (1, 10, 50),
+                           precision=PROPORTION),
+                kind="empirical")
+          for name, quantity, value, what in (("act-half", "activation", _HALF, "neurons active for half the inputs"),
+                                              ("coact", "coactivation", _QUARTER,
+                                               "co-active for 1/4 of distinct pairs"))),
         Claim("coact-climbs", "§2, Fig. 3", "Without BN the co-active proportion climbs with depth.",
               (EMPIRICAL, "measured on typical pairs: co-activation of the first block against the last"), None, (),
               Observable("typical_pairs", "coactivation", FeedforwardSpec(depth=50, width=100, norm="none"),

@@ -16,7 +16,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import sympy as sp
-import sympy.stats as sps
 
 from . import symbols as S
 from .derivation import Derivation

@@ -51,8 +51,9 @@ def _scale_bases(expr: sp.Basic, factor: sp.Basic) -> sp.Basic:
 
 
 def mutants_of(claim: Claim, check: Check) -> list[Mutant]:
-    """The near misses of one check's stated form (see the module docstring)."""
-    form = check.stated
+    """The near misses of one check's stated form (see the module docstring); a check that states one
+    case of the claim's form (``Check.of_claim``) gets the mutants of the claim's form, in that case."""
+    form = claim.stated if check.of_claim is not None else check.stated
     out: list[tuple[str, sp.Basic]] = []
     if check.kind == "rounds-to":
         step = sp.Rational(1, 10 ** check.digits)
@@ -68,6 +69,8 @@ def mutants_of(claim: Claim, check: Check) -> list[Mutant]:
         out.append(("constant × 1.01", near * form) if form != 0 else ("constant + 0.01", sp.Rational(1, 100)))
         if form.has(sp.Min):
             out.append(("min ↔ max", form.replace(sp.Min, sp.Max)))
+    if check.of_claim is not None:
+        out = [(kind, check.of_claim(stated)) for kind, stated in out]
     return [Mutant(claim.id, check.name, kind, stated) for kind, stated in out]
 
 

@@ -251,6 +251,8 @@ def _cell(entry: dict[str, Any] | None, key: str = "estimate") -> str:
         return "n/a"
     if entry.get(key) is None:
         return entry["verdict"]
+    if entry.get("levels"):  # a trend: the levels, not the change
+        return f"{entry['verdict']} (d=1..{entry['depth']}: {entry['levels']})"
     return f"{entry['verdict']} (d={entry['depth']}: {entry[key]:.3g})"
 
 
