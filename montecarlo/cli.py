@@ -157,6 +157,10 @@ def _table(out: dict) -> str:
         lines.append(f"{'lag':>4} {'ACF':>22}")
         for k, e in zip(out["acf"]["lag"], out["acf"]["values"]):
             lines.append(f"{k:>4} {e['mean']:>11.4f} ± {e['stderr']:<8.2g}")
+        if out.get("spectral_exponent"):
+            e = out["spectral_exponent"]
+            lines.append(f"spectral exponent of df/dx (white noise 0, brown 2): {e['mean']:.3f} ± {e['stderr']:.2g} "
+                         f"({e['n']} networks)")
     return "\n".join(lines)
 
 

@@ -25,8 +25,9 @@ The prediction at depth ``d`` is the path model's value for the gradient with re
 neuron ``d`` layers below the output of the claim's network (``layer_curves``): one backward pass
 measures every depth.  Empirical claims are decided on real networks only: activation 1/2 and
 co-activation 1/4 (§2) as values, co-activation climbing with depth as a one-sided trend, and on
-the 1-D grid (§1.1) "resembles white/brown noise" as the lag-1 autocorrelation of ``df/dx`` in a
-band around 0 or 1 (the registry's ``target`` and precision).
+the 1-D grid (§1.1) "resembles white/brown noise" as the spectral exponent of ``df/dx``
+(:func:`montecarlo.observables.spectral_exponent`) in a band around 0 or 2 (the registry's
+``target`` and precision), and "does not whiten" as the exponent above the white band (one-sided).
 
 **Intervals.**  Every comparison is decided by the estimate's two-sided ``(1 − α)`` interval with
 ``α`` the run's family-wise rate divided by the number of comparisons (Bonferroni, controls and
@@ -117,7 +118,7 @@ class Comparison:
     predicted: float | None  # μ (a trend: the threshold 0)
     precision: Precision | None = None
     point: bool = True  # False: the claim is itself a band (a printed number, a noise band)
-    kind: str = "value"  # value | trend
+    kind: str = "value"  # value | trend (co-activation climbing) | exceeds (one-sided: above ``predicted``)
     direction: int = 0
     exact: float | None = None  # a printed-number comparison: the exact path value, reported beside
     label: str = ""  # a control: its description (a claim may have several)
@@ -200,11 +201,13 @@ def _empirical_comparisons(claim: Claim, settings: Settings) -> list[Comparison]
 
     def c(**kw) -> Comparison:
         return Comparison(claim.id, REAL, experiment, obs.spec, "real", obs.quantity, **kw)
-    if obs.quantity in GATE_QUANTITIES and claim.stated is not None:
-        return [c(depth=d, predicted=float(claim.stated), precision=obs.precision) for d in obs.depths]
+    if obs.quantity in GATE_QUANTITIES and claim.stated is not None:  # "half", "a quarter": band claims
+        return [c(depth=d, predicted=float(claim.stated), precision=obs.precision, point=False) for d in obs.depths]
     if obs.quantity == "coactivation":
         return [c(depth=obs.depths[-1], predicted=0.0, kind="trend", direction=+1)]
-    if obs.quantity == "acf":
+    if obs.quantity in ("acf", "spectral_exponent"):
+        if obs.above:
+            return [c(depth=obs.spec.depth, predicted=obs.target, kind="exceeds", direction=+1)]
         return [c(depth=obs.spec.depth, predicted=obs.target, precision=obs.precision, point=False)]
     raise ValueError(f"no comparison for claim {claim.id!r} ({obs.experiment}.{obs.quantity})")
 
@@ -215,6 +218,8 @@ def _estimate_of(result: Any, cmp: Comparison) -> Estimate:
         return getattr(result, GATE_QUANTITIES[cmp.quantity])[cmp.depth - 1]
     if cmp.experiment == "pairs":
         return getattr(result, cmp.quantity)[cmp.depth - 1]
+    if cmp.quantity == "spectral_exponent":
+        return result.spectral_exponent
     return result.acf[1]  # lag-1 autocorrelation of df/dx along the grid
 
 
@@ -233,6 +238,9 @@ def decide_comparison(cmp: Comparison, result: Any, alpha: float) -> Verdict:
         return decide_direction(change, se, n, alpha=alpha, direction=cmp.direction, depth=cmp.depth,
                                 note=f"{first:.3f} → {last:.3f}")
     e = _estimate_of(result, cmp)
+    if cmp.kind == "exceeds":
+        return decide_direction(e.mean, e.stderr, e.n, alpha=alpha, direction=cmp.direction, threshold=cmp.predicted,
+                                depth=cmp.depth)
     interval = e.interval(1 - alpha) if e.n >= 2 else None
     note = "Fieller interval (a ratio of means)" if e.ratio_moments is not None else ""
     return decide(cmp.predicted, e.mean, e.stderr, e.n, alpha=alpha, delta=cmp.delta, interval=interval,
@@ -243,6 +251,10 @@ def networks_wanted(cmp: Comparison, result: Any, alpha: float, settings: Settin
     """Networks this comparison wants (see the module doc: clear the band's edge; settle μ ∈ I)."""
     if cmp.kind == "trend":
         value, se, n = _trend(result, cmp)
+        room = abs(value - cmp.predicted)
+    elif cmp.kind == "exceeds":
+        e = _estimate_of(result, cmp)
+        value, se, n = e.mean, e.stderr, e.n
         room = abs(value - cmp.predicted)
     else:
         e = _estimate_of(result, cmp)
