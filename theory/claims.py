@@ -61,7 +61,7 @@ class ConvnetSetting:
 
 #: the CLI's defaults first (cross-entropy, BN differentiated through; 8 minibatches), then the
 #: theorems' model (sum of the logits, BN statistics constant), where gradnorm-depth is decided at
-#: 16 minibatches (8 were inconclusive at the run's false-alarm rate)
+#: 16 minibatches (8 were undecided at the run's false-alarm rate)
 CONVNET_SETTINGS = (ConvnetSetting("default", "cross_entropy", "through", 8),
                     ConvnetSetting("theorem", "sum", "constant", 16))
 THEOREM_SETTING = CONVNET_SETTINGS[1]
@@ -141,14 +141,14 @@ class ExcessTrendRule:
 
     Both thresholds are the stated ``margin``, so that either test can also reject: with a
     threshold of 0 in (1), a treatment that does not change at all could only ever be
-    "inconclusive" (e.g. a feedforward net whose normalized gradient norm already sits at the
+    "undecided" (e.g. a feedforward net whose normalized gradient norm already sits at the
     white level at depth 2 while the control rises).
 
-    **reproduced** (``confirmed``) when both intervals lie above their threshold (an
+    **reproduced** (``holds``) when both intervals lie above their threshold (an
     intersection–union test: a false "reproduced" has probability ≤ α/2); **not reproduced**
-    (``deviates``) when either lies below (probability ≤ α when the claim holds); otherwise, or with
-    fewer than ``min_minibatches`` minibatches, **inconclusive**.  ``α`` is the run's family-wise
-    rate divided by the number of CIFAR-10 verdicts (one per claim and stored setting).
+    (``departs``) when either lies below (probability ≤ α when the claim holds); otherwise, or with
+    fewer than ``min_minibatches`` minibatches, **undecided**.  ``α`` is the run's per-comparison
+    rate: its one family-wise rate over every comparison, two tests per claim and stored setting.
     """
 
     quantity: str  # effective_rank | gradient_norm (keys of a fig5-convnets document's configs)
@@ -174,7 +174,7 @@ class ExcessTrendRule:
                 "with depth by at least the margin) and "
                 f"(2) mean (c_{self.treatment} − c_{self.control}) > {self.margin:.3g} ({self.margin_text}), both "
                 f"shown by t-intervals at the run's false-alarm rate over ≥ {self.min_minibatches} minibatches; "
-                "not reproduced iff either interval lies below its threshold; otherwise inconclusive")
+                "not reproduced iff either interval lies below its threshold; otherwise undecided")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ For each claim of the registry (:mod:`theory.claims`):
   paper's stated form, by ``simplify(derived − stated) == 0`` and at random numeric points, or
   the paper's printed numbers recomputed exactly;
 * **path model** — Monte Carlo of Assumption 1's gate model against the same path sum (the
-  theorem's own model: it must confirm);
+  theorem's own model: it must hold);
 * **real networks** — Monte Carlo of sampled ReLU networks against the prediction: where real
   networks follow the theorem, and where they depart (a finding, not a failure);
 * **infinite width** — the mean-field prediction (:mod:`theory.infinite_width`) against the same
@@ -34,8 +34,9 @@ LaTeX table): it composes the layers for the user's command.  Every other module
 wrong constant, …) are fed through the same symbolic checks; the mutation score is printed and
 every mutant must be rejected.
 
-Exit codes: 0 every symbolic check passes, the path model confirms and every control is
-rejected; 1 otherwise; 2 bad usage.
+Exit codes: 0 every symbolic check passes, the path model holds (no departure, no "holds
+approximately" against its own exact form), every control and every mutant is rejected; 1
+otherwise (and for ``--stability``: more than :data:`STABILITY_TARGET` cells change); 2 bad usage.
 """
 from __future__ import annotations
 
