@@ -205,7 +205,7 @@ def _empirical_comparisons(claim: Claim, settings: Settings) -> list[Comparison]
         return [c(depth=d, predicted=float(claim.stated), precision=obs.precision, point=False) for d in obs.depths]
     if obs.quantity == "coactivation":
         return [c(depth=obs.depths[-1], predicted=0.0, kind="trend", direction=+1)]
-    if obs.quantity in ("acf", "spectral_exponent"):
+    if obs.quantity == "spectral_exponent":
         if obs.above:
             return [c(depth=obs.spec.depth, predicted=obs.target, kind="exceeds", direction=+1)]
         return [c(depth=obs.spec.depth, predicted=obs.target, precision=obs.precision, point=False)]
@@ -218,9 +218,7 @@ def _estimate_of(result: Any, cmp: Comparison) -> Estimate:
         return getattr(result, GATE_QUANTITIES[cmp.quantity])[cmp.depth - 1]
     if cmp.experiment == "pairs":
         return getattr(result, cmp.quantity)[cmp.depth - 1]
-    if cmp.quantity == "spectral_exponent":
-        return result.spectral_exponent
-    return result.acf[1]  # lag-1 autocorrelation of df/dx along the grid
+    return result.spectral_exponent  # the grid's one decided quantity (the registry's noise claims)
 
 
 def _trend(result: Any, cmp: Comparison) -> tuple[float, float, int]:
@@ -251,16 +249,13 @@ def networks_wanted(cmp: Comparison, result: Any, alpha: float, settings: Settin
     """Networks this comparison wants (see the module doc: clear the band's edge; settle μ ∈ I)."""
     if cmp.kind == "trend":
         value, se, n = _trend(result, cmp)
-        room = abs(value - cmp.predicted)
-    elif cmp.kind == "exceeds":
-        e = _estimate_of(result, cmp)
-        value, se, n = e.mean, e.stderr, e.n
-        room = abs(value - cmp.predicted)
     else:
         e = _estimate_of(result, cmp)
         value, se, n = e.mean, e.stderr, e.n
-        lo, hi = cmp.predicted - cmp.delta, cmp.predicted + cmp.delta
-        room = min(abs(value - lo), abs(value - hi))
+    if cmp.kind == "value":
+        room = min(abs(value - (cmp.predicted - cmp.delta)), abs(value - (cmp.predicted + cmp.delta)))
+    else:  # one-sided: the distance to the threshold
+        room = abs(value - cmp.predicted)
     if not (math.isfinite(value) and math.isfinite(se)) or n < 2:
         return settings.max_nets
     sd = pilot_sd_upper(se, n)

@@ -230,7 +230,7 @@ class Observable:
 
     ``experiment``: ``typical_pairs`` (inputs i.i.d. N(0, I), Gaussian readout), ``grid``
     (the 1-D grid of §1.1) or ``cifar10`` (the convnets of §4).  ``quantity``: variance,
-    covariance, correlation (typical pairs); acf, activation, coactivation (grid);
+    covariance, correlation, activation, coactivation (typical pairs); spectral_exponent (grid);
     effective_rank, gradient_norm (cifar10).  ``spec`` is the architecture at its reference
     depth; ``depths`` the depths at which it is compared.  ``precision``: the band of every
     comparison with a value (the exact form for the path model and the infinite width; real

@@ -192,10 +192,7 @@ def decide_direction(estimate: float, stderr: float, n: int, *, alpha: float, di
     lo, hi = ci
     outcome = HOLDS if direction * (lo - threshold) > 0 and direction * (hi - threshold) > 0 else \
         DEPARTS if direction * (lo - threshold) < 0 and direction * (hi - threshold) < 0 else UNDECIDED
-    needed = None
-    if outcome == UNDECIDED and estimate != threshold:
-        half = max(estimate - lo, hi - estimate)
-        needed = max(n + 1, math.ceil(n * (half / abs(estimate - threshold)) ** 2 * 1.0001))
+    needed = networks_to_decide(estimate, ci, band, n) if outcome == UNDECIDED else None
     return Verdict(outcome, threshold, estimate, stderr, tuple(ci), n, _z(estimate, threshold, stderr), None,
                    alpha, band, needed, depth, note)
 
