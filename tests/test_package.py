@@ -15,7 +15,6 @@ METADATA instead: its Requires-Dist must be exactly pyproject.toml's dependencie
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -24,10 +23,12 @@ import sys
 import sysconfig
 import tomllib
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("theory", "montecarlo", "kernels", "reports")
@@ -53,15 +54,23 @@ def _project_files() -> list[str]:
 
 
 def _require_build_backend() -> None:
-    """Skip (with the reason) when the wheel cannot be built offline here."""
-    need = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
-    if importlib.util.find_spec("setuptools") is None:
-        pytest.skip(f"building the wheel offline (--no-build-isolation) needs {need} in this environment; "
-                    "setuptools is not installed")
-    import setuptools
-    for req in map(Requirement, need):
-        if req.name == "setuptools" and not req.specifier.contains(setuptools.__version__, prereleases=True):
-            pytest.skip(f"building the wheel needs {req}; this environment has setuptools {setuptools.__version__}")
+    """Skip (with the reason) when the wheel cannot be built and installed offline here.  Versions are
+    read from the installed metadata: importing pip or setuptools here would load distutils."""
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    pip = version("pip")
+    if pip is None or Version(pip) < Version("22.3"):
+        pytest.skip(f"installing the wheel into a venv without pip needs pip >= 22.3 (--python) in this "
+                    f"environment; found {pip or 'no pip'}")
+    for req in map(Requirement, tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]):
+        found = version(req.name)
+        if found is None or not req.specifier.contains(found, prereleases=True):
+            pytest.skip(f"building the wheel offline (--no-build-isolation) needs {req} in this environment; "
+                        f"found {found or 'none'}")
 
 
 def _run(cmd: list[str], cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
