@@ -28,6 +28,33 @@ from .specs import ARCHS, SPEC_OPTIONS, ShallowSpec, SpecError, make_spec
 
 MODELS = ("path", "infinite-width")
 
+#: The deepest network ``predict`` answers for, in every model.  The path model's three numbers
+#: take the same time at any depth (:func:`theory.pathsum.product_of_factors`), so the limit is
+#: not about time but about meaning: the specs hold float64 fields, and the highway's default gate
+#: ``γ2² = 1 − (1 − 1/L)`` carries a rounding error of about ``L · 1.1e-16`` relative — 1e-7 at
+#: 10^9 layers, where the error of Cor. 1's ``(1 − γ2²/2)^L`` reaches the 8th of the 17 printed
+#: digits.  No network anyone trains is within five orders of magnitude of it.
+MAX_DEPTH = 10**9
+
+#: The deepest network for which ``predict`` visits every layer: the infinite-width model (a
+#: sequential recursion over the layers, about 50 µs each, whose document lists the forward kernel
+#: and the gates of every layer) and ``--curve`` (one row per layer).  10^5 layers take 5-20 s.
+MAX_LAYERWISE_DEPTH = 10**5
+
+
+def check_depth(depth: int, model: str, curve: bool) -> None:
+    """Refuse a depth beyond :data:`MAX_DEPTH`, or beyond :data:`MAX_LAYERWISE_DEPTH` where every
+    layer is visited; raises :class:`SpecError` naming the depth, the limit and why."""
+    if depth > MAX_DEPTH:
+        raise SpecError("depth", depth, f"an integer in [1, {MAX_DEPTH}] (beyond it the float64 spec "
+                        "fields, e.g. the highway's 1 - 1/L, decide more than half of the printed digits; "
+                        "see theory.predict.MAX_DEPTH)")
+    if depth > MAX_LAYERWISE_DEPTH and (model == "infinite-width" or curve):
+        what = "--model infinite-width (a recursion over every layer)" if model == "infinite-width" \
+            else "--curve (one row per layer)"
+        raise SpecError("depth", depth, f"an integer in [1, {MAX_LAYERWISE_DEPTH}] with {what}; "
+                        f"--model path without --curve allows depths up to {MAX_DEPTH}")
+
 DEPTH_CONVENTION = ("depth L = number of layers (blocks) between the neuron and the output; "
                     f"the paper's Thm 3 writes beta^2 (L-1) + 1, i.e. its L = ours + {PAPER_THM3_OFFSET}")
 
@@ -93,10 +120,16 @@ def predict_infinite_width(spec, c0: float = 0.0, batch_size: Any = None,
 
 
 def predict(spec, model: str = "path", x: float = 0.0, x_prime: float = 1.0, c0: float = 0.0,
-            batch_size: Any = None, bn_backward: str = "constant") -> dict[str, Any]:
-    """The prediction document for ``spec`` (see the module docstring)."""
+            batch_size: Any = None, bn_backward: str = "constant", curves: bool = True) -> dict[str, Any]:
+    """The prediction document for ``spec`` (see the module docstring).
+
+    ``curves=False`` leaves out the path model's depth curves (``curves``, ``layer_curves``): the
+    three numbers then take the same time at any depth.  A depth beyond :data:`MAX_DEPTH` (or
+    :data:`MAX_LAYERWISE_DEPTH` where every layer is visited) raises :class:`SpecError`.
+    """
     if model not in MODELS:
         raise ValueError(f"model={model!r} is not allowed here: one of {', '.join(MODELS)}")
+    check_depth(spec.depth, model if not isinstance(spec, ShallowSpec) else "path", curves and model == "path")
     if model == "infinite-width" and not isinstance(spec, ShallowSpec):
         return predict_infinite_width(spec, c0, batch_size, bn_backward)
     doc: dict[str, Any] = {"arch": spec.arch, "model": model, "spec": spec.to_dict(), "depth": spec.depth}
@@ -109,11 +142,13 @@ def predict(spec, model: str = "path", x: float = 0.0, x_prime: float = 1.0, c0:
         if model == "infinite-width":
             doc["note"] = "the shallow net's covariance is exact at every width: infinite width gives the same"
         return doc
-    result = path_moments(spec)
+    result = path_moments(spec, curves=curves)
     doc.update(variance=cli.json_number(result["variance"]),
                covariance=cli.json_number(result["covariance"]),
                correlation=cli.json_number(result["correlation"]),
                depth_convention=DEPTH_CONVENTION)
+    if not curves:
+        return doc
     curves = result["curves"]
     doc["curves"] = {"depth": curves["depth"],
                      **{k: [cli.json_number(v) for v in curves[k]] for k in ("variance", "covariance", "correlation")}}
@@ -148,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = spec_from_args(args, prog)
     try:
         doc = predict(spec, args.model, args.x, args.x_prime, 0.0 if args.c0 is None else args.c0,
-                      args.batch_size, args.bn_backward or "constant")
+                      args.batch_size, args.bn_backward or "constant", curves=args.curve)
     except SpecError as exc:
         cli.usage_error(prog, "--" + exc.field.replace("_", "-").replace("bn-backward", "bn-backward")
                         + f": {exc}")
