@@ -62,6 +62,8 @@ def figure_correlation(doc: dict, out_dir: Path, name: str = "probe_correlation"
         if doc.get("theory"):
             th = doc["theory"]
             for key, style, label in (("path", "--", "path model"), ("infinite_width", ":", "infinite width")):
+                if th[key] is None:
+                    continue
                 values = np.array([th[key][k] for k in d])
                 keep = values > 0 if log else np.isfinite(values)
                 order = np.argsort(d[keep])
@@ -185,16 +187,18 @@ def render_page(doc: dict, figures: Sequence[Figure]) -> str:
     if doc["notes"]:
         parts.append("<ul>" + "".join(f'<li class="note">{html.escape(n)}</li>' for n in doc["notes"]) + "</ul>")
     headers = ["layer", "type", "units", "d", "correlation [95 % CI]", f"white band ±{doc['white_band']['delta']:g}"]
+    wide = bool(theory and theory["infinite_width"] is not None)
     if theory:
-        headers += ["path model", "infinite width"]
+        headers += ["path model"] + (["infinite width"] if wide else [])
     headers += ["active", "co-active", "always on", "always off"]
     rows = []
     for r in doc["layers"]:
         row = [r["name"], r["type"], str(r["units"]), str(r["depth"]), _num(r["correlation"]),
                _verdict_cell(r["white_band"])]
         if theory:
-            row += [_verdict_cell(r["theory"]["path"], r["theory"]["path"]["value"]),
-                    _verdict_cell(r["theory"]["infinite_width"], r["theory"]["infinite_width"]["value"])]
+            row.append(_verdict_cell(r["theory"]["path"], r["theory"]["path"]["value"]))
+            if wide:
+                row.append(_verdict_cell(r["theory"]["infinite_width"], r["theory"]["infinite_width"]["value"]))
         g = gates.get(r["name"])
         row += [_num(g[k]) if g else "" for k in ("activation", "coactivation", "always_on", "always_off")]
         rows.append(row)

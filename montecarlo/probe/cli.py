@@ -208,8 +208,9 @@ def render_table(doc: dict[str, Any]) -> str:
     gates = {g["name"]: g for g in doc["gates"]}
     theory = doc.get("theory")
     headers = ["layer", "d", "correlation [95% CI]", f"white |r|<={doc['white_band']['delta']:g}"]
+    wide = bool(theory and theory["infinite_width"] is not None)
     if theory:
-        headers += ["path model", "infinite width"]
+        headers += ["path model"] + (["infinite width"] if wide else [])
     headers += ["active", "co-active"]
     rows = []
     layers = doc["layers"]
@@ -218,8 +219,9 @@ def render_table(doc: dict[str, Any]) -> str:
         r = layers[k]
         row = [r["name"], r["depth"], interval_text(r["correlation"]), _cell(r["white_band"])]
         if theory:
-            row += [_cell(r["theory"]["path"], r["theory"]["path"]["value"]),
-                    _cell(r["theory"]["infinite_width"], r["theory"]["infinite_width"]["value"])]
+            row.append(_cell(r["theory"]["path"], r["theory"]["path"]["value"]))
+            if wide:
+                row.append(_cell(r["theory"]["infinite_width"], r["theory"]["infinite_width"]["value"]))
         g = gates.get(r["name"])
         row += [f"{g['activation']['mean']:.2f}" if g else "", f"{g['coactivation']['mean']:.2f}" if g else ""]
         rows.append(row)

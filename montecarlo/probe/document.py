@@ -84,12 +84,16 @@ def theory_curves(arch: str, fields: dict[str, Any], sites: int, batch: int, bn_
     depth = max(sites - 1, 1)
     spec = make_spec(arch, depth=depth, **fields)
     path = predict(spec, "path")["layer_curves"]["correlation"]
-    wide = predict(spec, "infinite-width", c0=c0, batch_size=batch, bn_backward=bn_backward)
-    curve = wide["layer_curves"]["correlation"]
-    return {"arch": arch, "spec": spec.to_dict(), "describe": spec.describe(), "c0": c0,
-            "batch_size": batch, "bn_backward": bn_backward,
-            "path": [1.0] + [float(v) for v in path][: sites - 1],
-            "infinite_width": [1.0] + [float(v) for v in curve][: sites - 1]}
+    doc = {"arch": arch, "spec": spec.to_dict(), "describe": spec.describe(), "c0": c0,
+           "batch_size": batch, "bn_backward": bn_backward,
+           "path": [1.0] + [float(v) for v in path][: sites - 1], "infinite_width": None}
+    try:
+        wide = predict(spec, "infinite-width", c0=c0, batch_size=batch, bn_backward=bn_backward)
+    except SpecError as exc:  # a case the recursions do not model: said, not hidden
+        doc["infinite_width_note"] = f"no infinite-width curve: {exc}"
+        return doc
+    doc["infinite_width"] = [1.0] + [float(v) for v in wide["layer_curves"]["correlation"]][: sites - 1]
+    return doc
 
 
 def _verdict(v: Verdict) -> dict[str, Any]:
@@ -112,13 +116,14 @@ def build_document(run: Any, *, target: str, command: Sequence[str], theory: str
     correlation = correlation if isinstance(correlation, list) else [correlation]
     variance = moments.estimate(0)
     variance = variance if isinstance(variance, list) else [variance]
-    c0 = float(np.clip(np.mean([m.pair_input_cosine for m in inits]), -1.0, 1.0))
+    c0 = 0.0 if run.gaussian_inputs else float(np.clip(np.mean([m.pair_input_cosine for m in inits]), -1.0, 1.0))
     curves = (theory_curves(theory, theory_fields or {}, K, s.batch_size, s.bn_backward, round(c0, 6))
               if theory else None)
 
     exponents = [m.path_exponent for m in inits if m.path_exponent is not None]
     exponent = mean_estimate(exponents)
-    comparisons = K + (2 * K if curves else 0) + (2 if exponent.n >= 2 else 0)
+    models = [m for m in ("path", "infinite_width") if curves and curves[m] is not None]
+    comparisons = K + len(models) * K + (2 if exponent.n >= 2 else 0)
     alpha = s.fwer / max(comparisons, 1)
 
     layers = []
@@ -135,6 +140,8 @@ def build_document(run: Any, *, target: str, command: Sequence[str], theory: str
         if curves:
             row["theory"] = {}
             for model, point in (("path", True), ("infinite_width", False)):
+                if model not in models:
+                    continue
                 mu = curves[model][d]
                 row["theory"][model] = {"value": mu, **_verdict(decide(
                     mu, est.mean, est.stderr, est.n, alpha=alpha, delta=CORRELATION_FORM.delta(mu), interval=ci,
@@ -264,6 +271,9 @@ def summary(doc: dict) -> list[str]:
     if doc.get("theory"):
         th = doc["theory"]
         for model, label in (("path", "path model"), ("infinite_width", "infinite width")):
+            if th[model] is None:
+                out.append(f"Infinite width: {th.get('infinite_width_note', 'no curve')}.")
+                continue
             kinds = [r["theory"][model]["verdict"] for r in layers]
             counts = ", ".join(f"{kinds.count(k)} {k}" for k in (HOLDS, HOLDS_APPROXIMATELY, DEPARTS, UNDECIDED)
                                if kinds.count(k))

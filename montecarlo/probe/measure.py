@@ -283,6 +283,7 @@ class ProbeRun:
     seconds: float
     device: str
     threads: int
+    gaussian_inputs: bool = True  # i.i.d. N(0, I): the pair correlation is 0 by construction
     notes: list[str] = field(default_factory=list)
 
 
@@ -473,5 +474,6 @@ def _run(factory, inputs: Inputs, settings: ProbeSettings, device: torch.device,
     dim = int(np.prod(inputs.shape))
     from ..effective_rank import white_effective_rank
     return ProbeRun(settings, measured, dim, white_effective_rank(dim, settings.batch_size), model_info,
-                    inputs.description, time.perf_counter() - t0, str(device), run_threads)
+                    inputs.description, time.perf_counter() - t0, str(device), run_threads,
+                    gaussian_inputs=inputs.images is None)
 
