@@ -62,14 +62,15 @@ def test_bn_resnet_with_small_beta_stays_correlated():
     assert doc["summary"][0].startswith("Gradients never reach the white-noise band")
 
 
-def test_deep_plain_net_reaches_the_white_band_where_the_resnet_does_not():
-    common = dict(inits=16, batch_size=128, bn_backward="constant", path="none")
-    plain = probe(lambda: E.mlp(depth=12, width=300), (300,), **common)
-    verdicts = {r["depth"]: r["white_band"]["verdict"] for r in plain["layers"]}
-    assert all(verdicts[d] == DEPARTS for d in range(0, 4))        # 1, 1/2, 1/4, 1/8: correlated
-    assert any(verdicts[d] == HOLDS for d in range(8, 12))         # 2^-8 ... 2^-11: shattered
-    assert not any(verdicts[d] == DEPARTS for d in range(8, 12))
-    assert plain["summary"][0].startswith("Gradients reach the white-noise band")
+def test_deep_plain_net_reaches_the_white_band():
+    """2^-d falls below the band's 0.01 at d = 7; far enough below it (d >= 8) the band is reached."""
+    doc = probe(lambda: E.mlp(depth=16, width=128), (128,), inits=32, batch_size=256, bn_backward="constant",
+                path="none")
+    verdicts = {r["depth"]: r["white_band"]["verdict"] for r in doc["layers"]}
+    assert all(verdicts[d] == DEPARTS for d in range(0, 6))        # 1, 1/2, ..., 1/32: correlated
+    deep = [verdicts[d] for d in range(8, 16)]                      # 2^-8 ... 2^-15: shattered
+    assert DEPARTS not in deep and deep.count(HOLDS) >= 4, verdicts
+    assert doc["summary"][0].startswith("Gradients reach the white-noise band")
 
 
 def test_looks_linear_crelu_net_has_correlation_one_everywhere():

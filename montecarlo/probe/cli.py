@@ -48,6 +48,7 @@ from .settings import ProbeSettings, probe_options
 PROG = "python -m montecarlo.probe"
 DATASETS = ("cifar10",)
 MAX_ROWS = 16
+WIDTH = 110  # the free text's line width (the table is as wide as its cells)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -202,8 +203,9 @@ def render_table(doc: dict[str, Any]) -> str:
     model = doc["model"]
     bn = model.get("batch_norm_modules", 0)
     lines = [f"{PROG} {doc['target']}",
-             f"{s['inits']} initializations x {s['batch_size']} inputs ({doc['inputs']}); seed {s['seed']}, "
-             f"loss {s['loss']}, " + (f"BN backward {s['bn_backward']} ({bn} BN modules)" if bn else "no batch norm")
+             f"{s['inits']} initializations x {s['batch_size']} inputs: {doc['inputs']}",
+             f"seed {s['seed']}, loss {s['loss']}, "
+             + (f"BN backward {s['bn_backward']} ({bn} BN modules)" if bn else "no batch norm")
              + f"; {model['class']}, {model['parameters']:,} parameters"]
     gates = {g["name"]: g for g in doc["gates"]}
     theory = doc.get("theory")
@@ -214,6 +216,10 @@ def render_table(doc: dict[str, Any]) -> str:
     headers += ["active", "co-active"]
     rows = []
     layers = doc["layers"]
+
+    def say(text: str) -> None:
+        lines.extend(textwrap.wrap(text, WIDTH, subsequent_indent="  "))
+
     shown = _rows_shown(len(layers))
     for k in shown:
         r = layers[k]
@@ -231,27 +237,27 @@ def render_table(doc: dict[str, Any]) -> str:
     if doc["gates"]:
         on = max(g["always_on"]["mean"] for g in doc["gates"])
         off = max(g["always_off"]["mean"] for g in doc["gates"])
-        lines.append(f"Rectifier units: share always on up to {on:.2f}, always off up to {off:.2f} (over "
+        say(f"Rectifier units: share always on up to {on:.2f}, always off up to {off:.2f} (over "
                      f"{s['batch_size']} inputs); Assumption 1: active 1/2, co-active 1/4.")
     path = doc.get("path")
     if path and path["acf"]:
         acf1 = path["acf"][1]
         b = path["baselines"]
-        lines.append(f"Path ({path['kind']}, {path['points']} points): lag-1 ACF {interval_text(acf1)} "
+        say(f"Path ({path['kind']}, {path['points']} points): lag-1 ACF {interval_text(acf1)} "
                      f"(white {_fmt(b['white']['acf'][1]['mean'], 2)}, brown {_fmt(b['brown']['acf'][1]['mean'], 2)}); "
                      f"exponent: white band {_cell(path['verdicts'].get('white'))}, brown band "
                      f"{_cell(path['verdicts'].get('brown'))}.")
     for sentence in doc["summary"]:
-        lines.extend(textwrap.wrap(sentence, 110, subsequent_indent="  ", initial_indent="* "))
+        lines.extend(textwrap.wrap(sentence, WIDTH, subsequent_indent="  ", initial_indent="* "))
     for note in doc["notes"]:
-        lines.extend(textwrap.wrap("note: " + note, 110, subsequent_indent="  "))
+        say("note: " + note)
     if any(r["white_band"]["verdict"] == "undecided" for r in layers):
-        lines.append("undecided (n): about n initializations would decide it (--inits n; a larger --batch-size "
+        say("undecided (n): about n initializations would decide it (--inits n; a larger --batch-size "
                      "also narrows the intervals).")
     a = doc["alpha"]
     t = doc["timing"]
     per = sum(t["per_init"]) / max(len(t["per_init"]), 1)
-    lines.append(f"Verdicts at family-wise rate {a['fwer']:g} over {a['comparisons']} comparisons ({a['each']:.2g} "
+    say(f"Verdicts at family-wise rate {a['fwer']:g} over {a['comparisons']} comparisons ({a['each']:.2g} "
                  f"each). Time {t.get('total_seconds', t['seconds']):.1f} s ({per:.2f} s per initialization, "
                  f"{t['device']}, {t['torch_threads']} torch threads).")
     if doc.get("files"):
