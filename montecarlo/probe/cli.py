@@ -47,7 +47,7 @@ from .settings import ProbeSettings, probe_options
 
 PROG = "python -m montecarlo.probe"
 DATASETS = ("cifar10",)
-MAX_ROWS = 16
+MAX_ROWS = 12
 WIDTH = 110  # the free text's line width (the table is as wide as its cells)
 
 
