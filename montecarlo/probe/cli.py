@@ -257,9 +257,10 @@ def render_table(doc: dict[str, Any]) -> str:
     a = doc["alpha"]
     t = doc["timing"]
     per = sum(t["per_init"]) / max(len(t["per_init"]), 1)
-    say(f"Verdicts at family-wise rate {a['fwer']:g} over {a['comparisons']} comparisons ({a['each']:.2g} "
-                 f"each). Time {t.get('total_seconds', t['seconds']):.1f} s ({per:.2f} s per initialization, "
-                 f"{t['device']}, {t['torch_threads']} torch threads).")
+    say(f"Verdicts at family-wise rate {a['fwer']:g} over {a['comparisons']} comparisons ({a['each']:.2g} each, "
+        "Bonferroni).")
+    say(f"Time {t.get('total_seconds', t['seconds']):.1f} s ({per:.2f} s per initialization, {t['device']}, "
+        f"{t['torch_threads']} torch threads).")
     if doc.get("files"):
         lines.append("Wrote " + ", ".join(shlex.quote(Path(f).name) for f in doc["files"]) + " to "
                      + shlex.quote(str(Path(doc["files"][0]).parent)))
