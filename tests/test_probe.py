@@ -62,15 +62,24 @@ def test_bn_resnet_with_small_beta_stays_correlated():
     assert doc["summary"][0].startswith("Gradients never reach the white-noise band")
 
 
-def test_deep_plain_net_reaches_the_white_band():
-    """2^-d falls below the band's 0.01 at d = 7; far enough below it (d >= 8) the band is reached."""
-    doc = probe(lambda: E.mlp(depth=16, width=128), (128,), inits=32, batch_size=256, bn_backward="constant",
-                path="none")
+#: the README's example ("Check your own architecture"): these settings, both nets
+README_EXAMPLE = dict(inits=32, batch_size=256, bn_backward="constant")
+
+
+def test_deep_plain_net_reaches_the_white_band_and_the_resnet_does_not():
+    """2^-d falls below the band's 0.01 at d = 7; far enough below it (d >= 8) the band is reached.
+    The same blocks as a beta = 0.1 resnet stay above 0.9 (the statements of the README's example)."""
+    doc = probe(lambda: E.mlp(depth=16, width=128), (128,), **README_EXAMPLE)
     verdicts = {r["depth"]: r["white_band"]["verdict"] for r in doc["layers"]}
     assert all(verdicts[d] == DEPARTS for d in range(0, 6))        # 1, 1/2, ..., 1/32: correlated
     deep = [verdicts[d] for d in range(8, 16)]                      # 2^-8 ... 2^-15: shattered
     assert DEPARTS not in deep and deep.count(HOLDS) >= 4, verdicts
     assert doc["summary"][0].startswith("Gradients reach the white-noise band")
+    assert doc["path"]["verdicts"]["white"]["verdict"] == HOLDS    # df/dt along a line: white noise
+    resnet = probe(lambda: E.mlp(depth=16, width=128, beta=0.1), (128,), **README_EXAMPLE)
+    assert all(r["correlation"]["ci"][0] > 0.9 and r["white_band"]["verdict"] == DEPARTS for r in resnet["layers"])
+    assert resnet["summary"][0].startswith("Gradients never reach the white-noise band")
+    assert resnet["path"]["verdicts"]["white"]["verdict"] == DEPARTS
 
 
 def test_looks_linear_crelu_net_has_correlation_one_everywhere():
