@@ -217,3 +217,28 @@ def test_target_forms(tmp_path):
                        ("m:f(x=", "must close")]:
         with pytest.raises(TargetError, match=words):
             load_factory(bad)
+
+
+class Heads(nn.Module):
+    """A float64 model with a ReLU head the output never uses, or an output detached from the input."""
+
+    def __init__(self, detach: bool = False):
+        super().__init__()
+        self.detach = detach
+        self.body, self.relu, self.unused = nn.Linear(6, 6), nn.ReLU(), nn.ReLU()
+        self.head = nn.Linear(6, 2)
+        self.double()
+
+    def forward(self, x):
+        h = self.relu(self.body(x))
+        self.unused(h * 2)  # computed, never used by the output
+        out = self.head(h)
+        return out.detach() if self.detach else out
+
+
+def test_layers_off_the_gradient_path_are_left_out_and_float64_models_work():
+    doc = probe(lambda: Heads(), (6,), inits=2, batch_size=4, path_points=16, max_lag=2)
+    assert [r["name"] for r in doc["layers"]] == ["relu"]
+    assert {g["name"] for g in doc["gates"]} == {"relu", "unused"}  # gates are counted wherever they are
+    with pytest.raises(ProbeError, match="differentiating the output failed"):
+        probe(lambda: Heads(detach=True), (6,), inits=2, batch_size=4, path="none")

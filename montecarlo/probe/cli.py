@@ -170,11 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if out is not None:
         from reports.probe_page import write_page  # the report layer, only for --out
         out.mkdir(parents=True, exist_ok=True)
-        (out / "probe.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        (out / "probe.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         doc["files"] = [str(p) for p in write_page(doc, out)]
         doc["timing"]["total_seconds"] = time.perf_counter() - t0
     if args.json:
-        json.dump(doc, sys.stdout, indent=2)
+        json.dump(doc, sys.stdout, indent=2, allow_nan=False)
         sys.stdout.write("\n")
     else:
         print(render_table(doc))

@@ -96,6 +96,19 @@ def theory_curves(arch: str, fields: dict[str, Any], sites: int, batch: int, bn_
     return doc
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float as None and numpy scalars as Python numbers (strict JSON)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _verdict(v: Verdict) -> dict[str, Any]:
     d = v.to_dict()
     return {k: d[k] for k in ("verdict", "predicted", "band", "ci", "n", "alpha", "needed", "note")}
@@ -112,7 +125,8 @@ def build_document(run: Any, *, target: str, command: Sequence[str], theory: str
     moments = StreamingMoments((K,), 2)
     for m in inits:
         moments.add(m.pair_moments)
-    correlation = moments.ratio(1, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a layer without gradient: NaN, shown as n/a
+        correlation = moments.ratio(1, 0)
     correlation = correlation if isinstance(correlation, list) else [correlation]
     variance = moments.estimate(0)
     variance = variance if isinstance(variance, list) else [variance]
@@ -203,7 +217,7 @@ def build_document(run: Any, *, target: str, command: Sequence[str], theory: str
         "notes": list(run.notes) + _notes(s, curves, run.model),
     }
     doc["summary"] = summary(doc)
-    return doc
+    return json_safe(doc)
 
 
 def _notes(s: Any, curves: dict | None, model: dict) -> list[str]:

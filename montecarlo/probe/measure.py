@@ -309,6 +309,18 @@ def _loss(out: torch.Tensor, loss: str, labels: np.ndarray | None, rng: np.rando
     return nn.functional.cross_entropy(out, target, reduction="sum")
 
 
+def _input_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype of the model's first floating parameter (float32 for a model without one)."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+
+
+def _gradients(value: torch.Tensor, inputs: list[torch.Tensor], where: str) -> tuple:
+    try:
+        return torch.autograd.grad(value, inputs, allow_unused=True)
+    except RuntimeError as exc:  # e.g. an output detached from the graph
+        raise ProbeError(f"{where}: differentiating the output failed: {exc}") from exc
+
+
 def _build(factory: Callable[[], Any], where: str) -> nn.Module:
     try:
         model = factory()
@@ -341,7 +353,7 @@ def measure_init(model: nn.Module, inputs: Inputs, settings: ProbeSettings, inde
     B = settings.batch_size
     rng = np.random.default_rng(child(settings.seed, index, 1))
     x_np, labels = inputs.draw(rng, B)
-    x = torch.from_numpy(x_np).to(device).requires_grad_(True)
+    x = torch.from_numpy(x_np).to(device=device, dtype=_input_dtype(model)).requires_grad_(True)
     hooks = _Hooks(model, settings.layers, B)
     try:
         out = _forward(model, x, where)
@@ -355,17 +367,17 @@ def measure_init(model: nn.Module, inputs: Inputs, settings: ProbeSettings, inde
                          f"names or class names; this model's modules: {', '.join(names) or 'none'})")
     value = _loss(out, settings.loss, labels, rng, device, where)
     _check_finite(value.detach(), "the loss", where)
-    grads = torch.autograd.grad(value, [x, *hooks.tensors], allow_unused=True)
+    grads = _gradients(value, [x, *hooks.tensors], where)
     gx = grads[0]
     if gx is None:
         raise ProbeError(f"{where}: the output does not depend on the input")
     _check_finite(gx, "the input gradient", where)
     P = B // 2
-    moments = []
+    moments, sites = [], []
     for site, g in zip(hooks.sites, grads[1:]):
-        if g is None:
-            moments.append(torch.zeros(2, dtype=torch.float64, device=device))
+        if g is None:  # not on the way from the input to f (an unused head): no gradient to correlate
             continue
+        sites.append(site)
         _check_finite(g, f"the gradient w.r.t. {site.name}", where)
         g = g.reshape(B, -1).to(torch.float64)
         a, b = g[0:2 * P:2], g[1:2 * P:2]
@@ -380,7 +392,10 @@ def measure_init(model: nn.Module, inputs: Inputs, settings: ProbeSettings, inde
     first, second = flat[0:2 * P:2], flat[1:2 * P:2]
     norms = np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1)
     cosine = float(np.mean(np.sum(first * second, axis=1) / np.where(norms > 0, norms, 1.0)))
-    sites, gate_sites = hooks.sites, hooks.gate_sites
+    if not sites:
+        raise ProbeError(f"{where}: none of the probed layers ({', '.join(s.name for s in hooks.sites)}) lies on "
+                         "the way from the input to the output; choose others with --layers")
+    gate_sites = hooks.gate_sites
     del grads, hooks
     acf, exponent, constant = None, None, False
     if settings.path != "none":
@@ -393,9 +408,9 @@ def _path(model: nn.Module, inputs: Inputs, settings: ProbeSettings, index: int,
           where: str) -> tuple[np.ndarray | None, float | None, bool]:
     rng = np.random.default_rng(child(settings.seed, index, 2))
     points, direction = path_points(inputs, settings.path, settings.path_points, rng)
-    xp = torch.from_numpy(points).to(device).requires_grad_(True)
+    xp = torch.from_numpy(points).to(device=device, dtype=_input_dtype(model)).requires_grad_(True)
     out = _forward(model, xp, f"{where}, path")
-    (gp,) = torch.autograd.grad(out.sum(), xp)
+    (gp,) = _gradients(out.sum(), [xp], f"{where}, path")
     _check_finite(gp, "the input gradient along the path", where)
     u = torch.from_numpy(direction).to(device=device, dtype=torch.float64).reshape(-1)
     series = (gp.reshape(gp.shape[0], -1).to(torch.float64) @ u).cpu().numpy()
