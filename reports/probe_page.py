@@ -152,7 +152,7 @@ def _num(num: dict | None) -> str:
 def _verdict_cell(v: dict | None, value: float | None = None) -> str:
     if not v:
         return "<td></td>"
-    text = v["verdict"] + (f" (≈ {v['needed']} initializations would decide)" if v.get("needed") else "")
+    text = v["verdict"] + (f" (n ≈ {v['needed']})" if v.get("needed") else "")
     if value is not None:
         text = f"{value:.4g} {text}"
     return f'<td class="{CSS_CLASS.get(v["verdict"], "")}">{html.escape(text)}</td>'
@@ -209,6 +209,9 @@ def render_page(doc: dict, figures: Sequence[Figure]) -> str:
                      f"{theory['c0']:.3g}, batch {theory['batch_size']}, BN backward {html.escape(theory['bn_backward'])}"
                      ").</p>")
     parts.append(_table("layers", headers, rows))
+    parts.append('<p class="note">undecided (n ≈ N): about N initializations would decide it. Verdicts: the '
+                 "four-outcome rule of <code>theory.decision</code> at a per-comparison rate of "
+                 f"{doc['alpha']['each']:.3g} (family-wise {doc['alpha']['fwer']:g}).</p>")
     ig = doc["input_gradients"]
     b = ig["baselines"]
     parts.append("<h2>Input gradients (Fig. 5c–d)</h2>")

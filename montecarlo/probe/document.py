@@ -78,11 +78,14 @@ def check_theory(arch: str | None, fields: dict[str, Any]) -> None:
 
 
 def theory_curves(arch: str, fields: dict[str, Any], sites: int, batch: int, bn_backward: str,
-                  c0: float) -> dict[str, Any]:
-    """Path-model and infinite-width correlations at ``d = 0..sites−1`` (:func:`theory.predict.predict`)."""
+                  c0: float, width: int = 200) -> dict[str, Any]:
+    """Path-model and infinite-width correlations at ``d = 0..sites−1`` (:func:`theory.predict.predict`).
+
+    ``width``: the units of the last probed layer, for the spec's description only (neither model's
+    correlation depends on it)."""
     from theory.predict import predict
     depth = max(sites - 1, 1)
-    spec = make_spec(arch, depth=depth, **fields)
+    spec = make_spec(arch, depth=depth, width=width, **fields)
     path = predict(spec, "path")["layer_curves"]["correlation"]
     doc = {"arch": arch, "spec": spec.to_dict(), "describe": spec.describe(), "c0": c0,
            "batch_size": batch, "bn_backward": bn_backward,
@@ -131,8 +134,8 @@ def build_document(run: Any, *, target: str, command: Sequence[str], theory: str
     variance = moments.estimate(0)
     variance = variance if isinstance(variance, list) else [variance]
     c0 = 0.0 if run.gaussian_inputs else float(np.clip(np.mean([m.pair_input_cosine for m in inits]), -1.0, 1.0))
-    curves = (theory_curves(theory, theory_fields or {}, K, s.batch_size, s.bn_backward, round(c0, 6))
-              if theory else None)
+    curves = (theory_curves(theory, theory_fields or {}, K, s.batch_size, s.bn_backward, round(c0, 6),
+                            width=sites[-1].units) if theory else None)
 
     exponents = [m.path_exponent for m in inits if m.path_exponent is not None]
     exponent = mean_estimate(exponents)
