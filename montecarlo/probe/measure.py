@@ -52,7 +52,6 @@ what failed.
 from __future__ import annotations
 
 import fnmatch
-import math
 import time
 import types
 from collections import Counter
