@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 from types import SimpleNamespace
 
 from .plan import LayerPlan, NonFiniteError
@@ -39,22 +40,44 @@ _MODULES = {"numpy": "kernels.reference", "numba": "kernels.numba_kernel",
             "torch": "kernels.torch_kernel", "cuda": "kernels.torch_kernel"}
 
 
+#: the third-party package each backend needs beyond numpy
+_PACKAGES = {"numpy": None, "numba": "numba", "torch": "torch", "cuda": "torch"}
+
+
+class BackendUnavailable(ValueError):
+    """A backend this machine cannot run: its package is not installed, or (``cuda``) there is no
+    CUDA device.  The message names the backend, the reason and the backends to use instead; the
+    command-line interfaces report it as a usage error (exit 2)."""
+
+
+def check_backend(name: str) -> None:
+    """Raise :class:`BackendUnavailable` unless backend ``name`` can run here (``ValueError`` for an
+    unknown name).  Cheap: it looks for the package without importing a kernel (``cuda`` imports
+    torch to ask for a device)."""
+    if name not in _MODULES:
+        raise ValueError(f"backend={name!r} is not allowed: one of {', '.join(BACKENDS)}")
+    package = _PACKAGES[name]
+    if package is not None and importlib.util.find_spec(package) is None:
+        others = ", ".join(b for b in BACKENDS if b != name and _PACKAGES[b] != package)
+        raise BackendUnavailable(f"backend={name!r} is not allowed here: it needs {package}, which is not "
+                                 f"installed (install it: pip install {package}; or use {others})")
+    if name == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            raise BackendUnavailable("backend='cuda' is not allowed here: no CUDA device is available "
+                                     "(torch.cuda.is_available() is False; use numpy, numba or torch)")
+
+
 def get_kernel(name: str) -> SimpleNamespace:
     """The kernel called ``name`` (one of :data:`BACKENDS`), with its two entry points.
 
-    ``cuda`` is the torch kernel bound to ``device='cuda'``; asking for it without a CUDA device
-    raises ``ValueError`` naming the backend.
+    ``cuda`` is the torch kernel bound to ``device='cuda'``; a backend that cannot run here (no
+    CUDA device, its package not installed) raises :class:`BackendUnavailable` naming it.
     """
-    if name not in _MODULES:
-        raise ValueError(f"backend={name!r} is not allowed: one of {', '.join(BACKENDS)}")
+    check_backend(name)
     module = importlib.import_module(_MODULES[name])
     if name in ("torch", "cuda"):
         device = "cuda" if name == "cuda" else "cpu"
-        if device == "cuda":
-            import torch
-            if not torch.cuda.is_available():
-                raise ValueError("backend='cuda' is not allowed here: torch.cuda.is_available() is "
-                                 "False (use numpy, numba or torch)")
         return SimpleNamespace(
             name=name, dtype="float32",
             real_gradients=functools.partial(module.real_gradients, device=device),
@@ -66,4 +89,4 @@ def get_kernel(name: str) -> SimpleNamespace:
                            input_derivative=module.input_derivative)
 
 
-__all__ = ["BACKENDS", "LayerPlan", "NonFiniteError", "get_kernel"]
+__all__ = ["BACKENDS", "BackendUnavailable", "LayerPlan", "NonFiniteError", "check_backend", "get_kernel"]

@@ -26,7 +26,8 @@ import json
 import sys
 from contextlib import contextmanager
 
-from kernels import BACKENDS, NonFiniteError
+from kernels import BACKENDS, NonFiniteError, check_backend
+from theory.cli import command
 from theory.options import add_bn_backward, add_options, given_values
 from theory.specs import ARCHS, SPEC_OPTIONS, SpecError, make_spec
 
@@ -115,6 +116,7 @@ def run(args: argparse.Namespace) -> dict:
         options = dict(points=args.points, max_lag=args.max_lag, bias_std=args.bias_std)
     # the experiment's own checks, before a store or a cluster is opened
     make_experiment(spec, args.experiment, args.model, dict(options, bn_backward=args.bn_backward))
+    check_backend(args.backend)  # no CUDA device, no torch: a usage error (theory.cli.command)
     store = store_path(args)
     show = not args.json and sys.stderr.isatty()
     with _progress(show) as tick, executor_of(args) as executor:
@@ -164,6 +166,7 @@ def _table(out: dict) -> str:
     return "\n".join(lines)
 
 
+@command("python -m montecarlo")
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -239,6 +239,11 @@ class Store:
         except OSError as err:
             raise StoreError(self.path, f"cannot create its directory ({err})",
                              "pass --store with a writable path (or --no-store)") from None
+        if not os.access(self.path.parent, os.W_OK):
+            raise StoreError(self.path, f"cannot be created: there is no permission to write in its folder "
+                                        f"{self.path.parent}",
+                             "pass --store PATH in a folder you may write to, or set "
+                             f"${ENV_VAR} (or --no-store)")
         tmp = self.path.with_name(f".{self.path.name}.new-{os.getpid()}-{id(self)}")
         try:
             db = self._connect(tmp, "rwc")
@@ -344,8 +349,16 @@ class Store:
                 raise StoreError(self.path, f"stayed locked by another process for {self.timeout:.0f} s "
                                             f"while {doing} ({text})",
                                  "retry when the other run has finished, or pass --store NEW_PATH") from None
+            if "full" in text:  # SQLITE_FULL: the transaction was rolled back, earlier ones are intact
+                self.close()
+                raise StoreError(self.path, f"could not be written while {doing}: the disk is full ({text})",
+                                 "everything stored before is intact; free some space on that disk, or pass "
+                                 "--store PATH on another disk (or --no-store)") from None
             if "readonly" in text or "unable to open" in text:
-                raise StoreError(self.path, f"cannot be written while {doing} ({text})",
+                folder = self.path.absolute().parent
+                why = (f"; there is no permission to write in its folder {folder} (SQLite keeps its journal "
+                       "beside it)" if folder.is_dir() and not os.access(folder, os.W_OK) else "")
+                raise StoreError(self.path, f"cannot be written while {doing} ({text}){why}",
                                  "check its permissions or pass --store NEW_PATH (or --no-store)") from None
             self.close()
             raise StoreError(self.path, f"is corrupt or not a results store (sqlite: {text})") from None
@@ -379,10 +392,14 @@ class Store:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                try:  # a failed COMMIT (e.g. a full disk) may already have rolled back
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
                 raise
-            db.execute("COMMIT")
 
     # ------------------------------------------------------------------ runs and chunks
     def run_id(self, key: RunKey, *, create: bool = False) -> int | None:

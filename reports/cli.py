@@ -18,6 +18,7 @@ from typing import Sequence
 from montecarlo.convnets.documents import fig6_command_line, setting
 from montecarlo.run_options import add_store_options
 from montecarlo.store import default_store_path
+from theory.cli import command
 
 from . import figures as F
 from .catalog import GRID_ENTRIES
@@ -177,6 +178,7 @@ def write_report(inputs: ReportInputs, out: Path) -> list[Path]:
     return written
 
 
+@command("python -m reports")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

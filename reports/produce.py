@@ -37,9 +37,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from kernels import BACKENDS
+from kernels import BACKENDS, check_backend
 from montecarlo.run_options import add_store_options, store_path
 from montecarlo.store import StoreError
+from theory.cli import command
 from theory.claims import CONVNET_SETTINGS
 from theory.specs import SpecError
 
@@ -193,6 +194,7 @@ def run_training(store: str, preset: str, seed: int, log=print) -> None:
         torch.set_num_threads(threads)
 
 
+@command("python -m reports.produce")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     nets = args.nets or (QUICK_NETS if args.quick else DEFAULT_NETS)
@@ -200,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if nets < 2:
         print(f"python -m reports.produce: error: --nets={nets!r} is not allowed: an integer >= 2", file=sys.stderr)
         return 2
+    check_backend(args.backend)  # before any run: no CUDA device or no torch is a usage error
     t0 = time.perf_counter()
     names = QUICK_NAMES if args.quick else None
     if args.rasters_only:

@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from theory.cli import command
 from theory.claims import CLAIMS, Claim, printed_precision
 
 from .tables import claims_markdown
@@ -142,6 +143,7 @@ def load_example(path: Path = EXAMPLE) -> dict:
     return doc
 
 
+@command("python -m reports.readme")
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reports.readme",
                                 description="Write the README's table of claims from the claims registry.")

@@ -41,6 +41,7 @@ def resolve(name: str) -> Callable[[], Derivation]:
     raise KeyError(f"NAME={name!r} is not allowed: one of {', '.join(allowed)}")
 
 
+@cli.command("python -m theory.derive")
 def main(argv: Sequence[str] | None = None) -> int:
     p = cli.Parser(prog="python -m theory.derive",
                    description="Print the path-counting derivation behind a claim, step by step.",

@@ -158,6 +158,7 @@ def predict(spec, model: str = "path", x: float = 0.0, x_prime: float = 1.0, c0:
     return doc
 
 
+@cli.command("python -m theory.predict")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

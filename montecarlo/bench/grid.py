@@ -63,6 +63,7 @@ from scipy import stats
 
 from kernels import get_kernel
 from kernels.blas_threads import single_threaded_blas, worker_count
+from theory.cli import command
 from theory.specs import FeedforwardSpec, NetworkSpec, ResnetSpec
 
 from .. import networks, observables, sampling
@@ -514,6 +515,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return replace(s, max_lag=max(1, min(s.max_lag, s.points // 2)))
 
 
+@command("python -m montecarlo.bench")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:

@@ -27,6 +27,7 @@ import time
 
 from montecarlo.run_options import add_store_options, open_store
 from montecarlo.store import StoreError
+from theory.cli import command
 from theory.options import add_options, flag_of, given_values
 from theory.specs import SpecError
 
@@ -75,6 +76,7 @@ def _stored(store, key: dict, version: str) -> dict | None:
     return next((e for e in store.documents(FIG5_KIND, version) if canonical_json(e["key"]) == want), None)
 
 
+@command(PROG)
 def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()  # the printed time includes loading the data
     parser = build_parser()

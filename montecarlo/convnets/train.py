@@ -72,6 +72,7 @@ import sys
 import time
 from typing import Any
 
+from theory.cli import command
 from theory.options import Option, add_options, flag_of, given_values
 from theory.specs import SpecError
 
@@ -153,6 +154,7 @@ def _resolve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple
     return plan, config
 
 
+@command(PROG)
 def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     parser = build_parser()
