@@ -34,8 +34,12 @@ clean:
 # make report: run the experiments the figures need (grid runs, the Fig. 5 convnet runs and the
 # Fig. 6 training into the results store, reused when stored; `theory.verify --json` into out/verify.json), then write out/report/ (figures,
 # tables/claims.tex, report.html, summary.md).  REPORT_ARGS go to `python -m reports.produce`.
+# First, when no CIFAR-10 folder is found (--data order: $CIFAR10_DIR, the user cache, ../shared/data),
+# the official archive is downloaded into the user cache and checked (170 MB); when that fails (offline),
+# the error is shown and the report is made without Fig. 5-6, as before.
 REPORT_ARGS ?=
 .PHONY: report
 report: $(STAMP)
+	-$(PY) -m montecarlo.convnets.data fetch --if-missing
 	$(PY) -m reports.produce --results out/verify.json $(REPORT_ARGS)
 	$(PY) -m reports --results out/verify.json --out out/report --force

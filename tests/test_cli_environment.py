@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: every command's module with a ``main`` (theory.verify is checked when it is wrapped too)
 COMMANDS = ("theory.predict", "theory.derive", "montecarlo.cli", "montecarlo.convnets.cli",
-            "montecarlo.convnets.train", "montecarlo.bench.grid", "reports.cli",
+            "montecarlo.convnets.train", "montecarlo.convnets.data", "montecarlo.bench.grid", "reports.cli",
             "reports.produce", "reports.readme")
 
 #: a sitecustomize that makes ``import torch`` fail as on a machine without it (nothing in sys.modules)

@@ -31,7 +31,7 @@ from theory.cli import command
 from theory.options import add_options, flag_of, given_values
 from theory.specs import SpecError
 
-from .data import CIFAR10Error, default_data_path, load_cifar10
+from .data import CIFAR10Error, data_help, default_data_path, load_cifar10
 from .documents import FIG5_KIND, build_document, decode_covariances, fig5_code_version, fig5_key, json_ready
 from .specs import Fig5Config, fig5_options
 
@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The options of :class:`.specs.Fig5Config` (one flag per field), the data, the store and ``--json``."""
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_options(p, fig5_options(), set_defaults=True)
-    p.add_argument("--data", default=None, help=f"cifar-10-batches-py folder; default {default_data_path()}")
+    p.add_argument("--data", default=None, help=data_help())
     p.add_argument("--save-cov", metavar="FILE.npz", default=None,
                    help="save minibatch 0's k-means-ordered gradient covariances (Fig. 5a-b)")
     add_store_options(p, what="the run is stored as a 'fig5-convnets' document (never replaced; the same run "

@@ -11,22 +11,45 @@ Images are returned as float32 ``(N, 3, 32, 32)``, normalized per channel:
 split (or taken from ``stats``, e.g. the training statistics when normalizing the test split).
 
 Every failure raises :class:`CIFAR10Error` (a ``ValueError``) naming the path and what was
-expected.  Nothing is downloaded.
+expected.  Loading downloads nothing; ``python -m montecarlo.convnets.data fetch`` does
+(:mod:`.fetch`: the official archive, its MD5 checked, extracted atomically into the user cache).
+
+**Where the data is read** (:func:`resolve_data_path`, for every CIFAR-10 consumer: the convnet
+CLIs, ``reports.produce`` and anything calling :func:`load_cifar10` without a path), the first of
+
+1. ``--data PATH`` (the ``path`` argument);
+2. ``$CIFAR10_DIR`` (``$SHATTERED_GRADIENTS_CIFAR10``, its older name, is read too);
+3. the user cache, where ``fetch`` puts it: ``$XDG_CACHE_HOME/shattered-gradients/cifar-10-batches-py``,
+   else ``~/.cache/shattered-gradients/cifar-10-batches-py``;
+4. this project's copy beside the checkout, ``../shared/data/cifar-10-batches-py``.
+
+A path given by 1 or 2 is used as given (an error when it is not there); 3 and 4 are used when
+they exist.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import pickle
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
+
+from theory.cli import command
 
 TRAIN_FILES = tuple(f"data_batch_{k}" for k in range(1, 6))
 TEST_FILES = ("test_batch",)
 IMAGE_SHAPE = (3, 32, 32)
 NUM_CLASSES = 10
-ENV_VAR = "SHATTERED_GRADIENTS_CIFAR10"
+ENV_VAR = "CIFAR10_DIR"
+#: the variable's older name, still read (after :data:`ENV_VAR`)
+LEGACY_ENV_VAR = "SHATTERED_GRADIENTS_CIFAR10"
+FOLDER = "cifar-10-batches-py"
+PROG = "python -m montecarlo.convnets.data"
+FETCH_COMMAND = f"{PROG} fetch"
 
 
 class CIFAR10Error(ValueError):
@@ -47,13 +70,64 @@ class CIFAR10:
         return int(self.labels.shape[0])
 
 
-def default_data_path() -> Path:
-    """``$SHATTERED_GRADIENTS_CIFAR10``, else ``<repo>/../shared/data/cifar-10-batches-py``."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env)
+def cache_dir() -> Path:
+    """The user cache of this project: ``$XDG_CACHE_HOME/shattered-gradients``, else ``~/.cache/shattered-gradients``."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "shattered-gradients"
+
+
+def project_data_path() -> Path:
+    """This project's copy beside the checkout: ``<repo>/../shared/data/cifar-10-batches-py``."""
     repo = Path(__file__).resolve().parents[2]
-    return (repo.parent / "shared" / "data" / "cifar-10-batches-py").resolve()
+    return (repo.parent / "shared" / "data" / FOLDER).resolve()
+
+
+def data_candidates(path: str | os.PathLike | None = None) -> list[tuple[str, Path, bool]]:
+    """The places looked at, in order: ``(where it comes from, path, given)``; ``given``: named by the
+    user (``--data``, the environment), so it is used even when it is not there."""
+    places: list[tuple[str, Path, bool]] = []
+    if path is not None:
+        places.append(("--data", Path(path).expanduser(), True))
+    for var in (ENV_VAR, LEGACY_ENV_VAR):
+        if os.environ.get(var):
+            places.append((f"${var}", Path(os.environ[var]).expanduser(), True))
+    places.append((f"the user cache ({FETCH_COMMAND} puts it there)", cache_dir() / FOLDER, False))
+    places.append(("this project's copy (../shared/data)", project_data_path(), False))
+    return places
+
+
+def resolve_data_path(path: str | os.PathLike | None = None) -> Path:
+    """The CIFAR-10 folder to read: the one place that decides it for every consumer.
+
+    In order (the module docstring): ``path`` (``--data``), ``$CIFAR10_DIR``
+    (or ``$SHATTERED_GRADIENTS_CIFAR10``), the user cache where ``fetch`` puts it, this project's
+    ``../shared/data`` copy.  The first of ``path`` and the environment that is set decides, as
+    given; otherwise the first of the other two that is a folder.  When nothing is found,
+    :class:`CIFAR10Error` lists the places looked and names the fetch command.
+    """
+    places = data_candidates(path)
+    for where, folder, given in places:
+        if given or folder.is_dir():
+            return folder
+    looked = "; ".join(f"{where}: {folder}" for where, folder, _ in places)
+    raise CIFAR10Error(f"no CIFAR-10 data found (looked in order at {looked}). Get it with `{FETCH_COMMAND}` "
+                       f"(the official archive, its MD5 checked, into the user cache), or pass --data PATH or "
+                       f"set ${ENV_VAR} to a cifar-10-batches-py folder")
+
+
+def default_data_path() -> Path:
+    """The folder :func:`resolve_data_path` picks without ``--data``, or (nothing found) the user
+    cache's, where ``fetch`` would put it.  Never raises (for help texts and records)."""
+    try:
+        return resolve_data_path()
+    except CIFAR10Error:
+        return cache_dir() / FOLDER
+
+
+def data_help() -> str:
+    """The help of a ``--data`` option: the resolution order and what it picks now."""
+    return (f"cifar-10-batches-py folder; default: ${ENV_VAR}, else the user cache (where `{FETCH_COMMAND}` "
+            f"puts it), else ../shared/data (now: {default_data_path()})")
 
 
 def _get(d: dict, key: str):
@@ -113,11 +187,14 @@ def load_cifar10(path: str | os.PathLike | None = None, split: str = "train", *,
     """
     if split not in ("train", "test"):
         raise CIFAR10Error(f"split={split!r} is not allowed: 'train' or 'test'")
-    path = default_data_path() if path is None else Path(path)
-    if not path.is_dir():
-        raise CIFAR10Error(f"CIFAR-10 data folder {path} does not exist or is not a folder "
-                           f"(expected cifar-10-batches-py with data_batch_1..5 and/or test_batch; "
-                           f"pass --data PATH or set ${ENV_VAR})")
+    folder = resolve_data_path(path)
+    if not folder.is_dir():  # only a place the user named is returned without being there
+        where = next(w for w, _, given in data_candidates(path) if given)
+        how = (f"get it there with `{FETCH_COMMAND} --dir {folder.parent}`" if folder.name == FOLDER
+               else f"name a {FOLDER} folder, or get one with `{FETCH_COMMAND}`")
+        raise CIFAR10Error(f"CIFAR-10 data folder {folder} (from {where}) does not exist or is not a folder "
+                           f"(expected {FOLDER} with data_batch_1..5 and/or test_batch; {how})")
+    path = folder
     candidates = TRAIN_FILES if split == "train" else TEST_FILES
     files = [path / name for name in candidates if (path / name).is_file()]
     if not files:
@@ -140,3 +217,80 @@ def load_cifar10(path: str | os.PathLike | None = None, split: str = "train", *,
     images = ((images - mean[None, :, None, None].astype(np.float32))
               / std[None, :, None, None].astype(np.float32)).astype(np.float32)
     return CIFAR10(images, labels, mean, std, tuple(f.name for f in files))
+
+
+# ----------------------------------------------------------------------------- command line
+def build_parser() -> argparse.ArgumentParser:
+    from .fetch import CIFAR10_MD5, CIFAR10_URL
+    p = argparse.ArgumentParser(
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Get the CIFAR-10 python archive and see where the convnet commands read it.",
+        epilog="Where the data is read (every CIFAR-10 command, first found): --data PATH; $CIFAR10_DIR "
+               "(or $SHATTERED_GRADIENTS_CIFAR10); the user cache ($XDG_CACHE_HOME/shattered-gradients/"
+               "cifar-10-batches-py, else ~/.cache/...), where fetch puts it; ../shared/data beside the "
+               "checkout.\nExit codes: 0 done (or already there), 2 bad usage or a failed download, check "
+               "or extraction (nothing is left behind).")
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    f = sub.add_parser("fetch", help="download, check (MD5) and extract the archive into DIR",
+                       description="Download the CIFAR-10 python archive, check its MD5, extract it into a "
+                                   "temporary folder and rename DIR/cifar-10-batches-py into place. On a wrong "
+                                   "checksum, a truncated download, an HTTP error or a bad archive nothing is "
+                                   "left behind (exit 2). An existing complete folder is kept.")
+    f.add_argument("--dir", metavar="DIR", default=None,
+                   help=f"the folder that receives cifar-10-batches-py (default: the user cache, {cache_dir()})")
+    f.add_argument("--url", default=None,
+                   help=f"where to download from (default: the official archive, {CIFAR10_URL}); file:///PATH "
+                        "reads a copy on disk; needs --md5")
+    f.add_argument("--md5", metavar="HEX", default=None,
+                   help=f"the archive's MD5 (default: the one the dataset's page publishes, {CIFAR10_MD5})")
+    f.add_argument("--force", action="store_true", help="replace an existing cifar-10-batches-py folder")
+    f.add_argument("--if-missing", action="store_true", dest="if_missing",
+                   help="do nothing when any CIFAR-10 folder is found in the order above (what `make report` runs)")
+    sub.add_parser("where", help="list the places looked at, in order, and which one is read",
+                   description="List where the CIFAR-10 commands look for the data, in order, and which "
+                               "folder they read now.")
+    return p
+
+
+@command(PROG)
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m montecarlo.convnets.data fetch|where`` (see :func:`build_parser`)."""
+    from .fetch import CIFAR10_MD5, CIFAR10_URL, FetchError, fetch_cifar10
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.action == "where":
+        try:
+            chosen = resolve_data_path()
+        except CIFAR10Error:
+            chosen = None
+        for where, folder, given in data_candidates():
+            state = "read" if folder == chosen else "found" if folder.is_dir() else "absent"
+            print(f"{state:6s}  {where}: {folder}")
+        if chosen is None:
+            print(f"no CIFAR-10 data found: run `{FETCH_COMMAND}`")
+        return 0
+    if args.url is not None and args.md5 is None:
+        parser.error("--url needs --md5 HEX: a download is only kept when its checksum is known")
+    md5 = (args.md5 or CIFAR10_MD5).lower()
+    if len(md5) != 32 or any(ch not in "0123456789abcdef" for ch in md5):
+        parser.error(f"--md5={args.md5!r} is not allowed: 32 hexadecimal digits")
+    if args.if_missing and not args.force:
+        try:
+            found = resolve_data_path()
+        except CIFAR10Error:
+            found = None
+        if found is not None and found.is_dir():
+            print(f"CIFAR-10 found: {found} (nothing downloaded)", file=sys.stderr)
+            return 0
+    target = Path(args.dir).expanduser() if args.dir else cache_dir()
+    try:
+        folder, _ = fetch_cifar10(target, args.url or CIFAR10_URL, md5, force=args.force)
+    except FetchError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    print(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

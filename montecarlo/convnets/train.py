@@ -78,7 +78,7 @@ from theory.specs import SpecError
 
 from ..run_options import add_store_options, open_store, store_path
 from ..store import Store, StoreError
-from .data import CIFAR10Error, default_data_path, load_cifar10
+from .data import CIFAR10Error, data_help, default_data_path, load_cifar10
 from .documents import FIG6_KIND, fig6_code_version, fig6_command_line
 from .specs import (TRAINING_FULL_PRESET, TRAINING_MIN_DEPTH, TRAINING_STAGE_WIDTHS, TrainConfig, TrainingPlan,
                     check_train_fields, training_options)
@@ -111,7 +111,7 @@ def cli_options() -> list[Option]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_options(p, cli_options())  # an omitted option is None: the preset decides
-    p.add_argument("--data", default=None, help=f"cifar-10-batches-py folder; default {default_data_path()}")
+    p.add_argument("--data", default=None, help=data_help())
     p.add_argument("--checkpoints", metavar="DIR", default=None,
                    help="save every run after each epoch under DIR and resume from there")
     add_store_options(p, what="the run is stored as a 'fig6-training' document (never replaced; the same run "
