@@ -22,8 +22,8 @@ from theory import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: every command's module with a ``main`` (theory.verify is checked when it is wrapped too)
-COMMANDS = ("theory.predict", "theory.derive", "montecarlo.cli", "montecarlo.convnets.cli",
+#: every command's module with a ``main``
+COMMANDS = ("theory.predict", "theory.derive", "theory.verify", "montecarlo.cli", "montecarlo.convnets.cli",
             "montecarlo.convnets.train", "montecarlo.convnets.data", "montecarlo.bench.grid", "reports.cli",
             "reports.produce", "reports.readme")
 

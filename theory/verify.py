@@ -338,6 +338,7 @@ def build_parser() -> cli.Parser:
     return p
 
 
+@cli.command("python -m theory.verify")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
