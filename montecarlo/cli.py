@@ -15,9 +15,11 @@ nor writes a store.  ``--workers K`` / ``--scheduler ADDRESS`` spread the chunks
 cluster (:mod:`montecarlo.distributed`); results are bit-identical to a single process.
 
 Exit codes: 0 success, 1 numerical failure (a non-finite value; the message names the layer),
-2 bad usage (the message names the argument, the value and what is allowed) or an unusable
-results store (corrupt, incompatible, not a store: the message says what to do; the file is
-never modified).
+2 bad usage (the message names the argument, the value and what is allowed), an unusable
+results store (corrupt, incompatible, not a store, a full disk: the message says what to do; the
+file is never modified and what it held stays readable) or a machine that lacks what the run needs
+(``--backend cuda`` without a device, torch not installed, no permission to write:
+:func:`theory.cli.command`).
 """
 from __future__ import annotations
 

@@ -15,6 +15,10 @@ two scalar inputs ``--x`` and ``--x-prime`` (exact, no assumption).
 in a batch of ``--batch-size`` inputs (default 64, ``inf`` allowed) whose statistics centering
 and BN use; ``--bn-backward`` says how BN is differentiated (constant statistics, the default,
 or through them).  Its JSON adds the forward kernel per layer and the gate probabilities.
+
+Depth: the path model's three numbers take the same time at any depth up to :data:`MAX_DEPTH`
+(closed forms, :func:`theory.pathsum.product_of_factors`); what visits every layer — the
+infinite-width model, ``--curve`` — stops at :data:`MAX_LAYERWISE_DEPTH`.  Deeper is refused (exit 2).
 """
 from __future__ import annotations
 
