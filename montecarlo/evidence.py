@@ -21,13 +21,23 @@ For every claim with a typical-pairs observable, three columns (and its negative
   *holds* when the measurement lies within the claim's precision of it (the O(1/N) difference is
   reported, not tested: with enough networks a test of equality would always reject it).
 
+**The path model's width.**  The path sums do not depend on ``N`` (each layer contributes
+``E[W²] · N = c`` whatever ``N`` is: :func:`theory.pathsum.path_moments` gives the same curves at
+every width, a test checks it), so the path-model simulation runs at ``path_width`` neurons, not at
+the claim's: a network's estimate scatters as ``1/√N`` while its cost grows as ``N²``, and at
+``N = 64`` a network of the default run costs 4–11 times less than at ``N = 200`` for about 3 times
+the variance (measured on this machine, 2026-12-01) — the same precision for a half to a third of
+the time, which goes to the real networks.  Real networks run at the claim's width.
+
 The prediction at depth ``d`` is the path model's value for the gradient with respect to the
 neuron ``d`` layers below the output of the claim's network (``layer_curves``): one backward pass
 measures every depth.  Empirical claims are decided on real networks only: activation 1/2 and
 co-activation 1/4 (§2) as values, co-activation climbing with depth as a one-sided trend, and on
 the 1-D grid (§1.1) "resembles white/brown noise" as the spectral exponent of ``df/dx``
 (:func:`montecarlo.observables.spectral_exponent`) in a band around 0 or 2 (the registry's
-``target`` and precision), and "does not whiten" as the exponent above the white band (one-sided).
+``target`` and precision), and "does not whiten" as the exponent above the white band (one-sided);
+Fig. 4 as numbers per block (the share of units nearly always on or off, the share active for about
+half the grid, the mean contiguity run) against the registry's band or one-sided threshold.
 
 **Intervals.**  Every comparison is decided by the estimate's two-sided ``(1 − α)`` interval with
 ``α`` the run's family-wise rate divided by the number of comparisons (Bonferroni, controls and
@@ -49,12 +59,16 @@ networks that would decide it — never *holds* without the precision.
 from __future__ import annotations
 
 import math
+import os
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Callable, Sequence
 
-from theory.claims import VERDICT_WORDS, Claim, Control, Precision, printed_precision
+from scipy import stats
+
+from theory.claims import DEPTH_EXPONENT, VERDICT_WORDS, Claim, Control, Precision, printed_precision
 from theory.decision import (DEPARTS, HOLDS, HOLDS_APPROXIMATELY, NOT_APPLICABLE, SUPPORTED, UNDECIDED, Verdict,
                              combine, critical_t, decide, decide_direction, networks_needed)
 from theory.infinite_width import infinite_width_moments
@@ -72,15 +86,17 @@ class Settings:
     """How hard a run looks.  ``alpha`` is the family-wise false-alarm rate of the whole run."""
 
     alpha: float = 1e-3
-    power: float = 0.95  # of each comparison's interval clearing its band's nearest edge (sizing)
+    power: float = 0.99  # of each comparison's interval clearing its band's nearest edge (sizing)
     ambiguity: float = 2.0  # |z| within this of the critical value: sample on (holds vs approximately)
     pilot_nets: int = 24
     max_nets: int = 3000
-    flops_per_run: float = 1e11  # caps the networks of one group: nets <= flops_per_run / flops(net)
+    flops_per_run: float = 1.5e11  # caps the networks of one group: nets <= flops_per_run / flops(net)
     grid_nets: int = 24
-    max_rounds: int = 4
+    max_rounds: int = 6
     precision_scale: float = 1.0  # every closed form's δ times this (--full: 0.5); printed numbers keep theirs
     pairs: int = 32
+    threads: int = 0  # chunks computed on this many threads when no executor is given (0: every core); same bits
+    path_width: int | None = 64  # the path model's simulated width (its moments do not depend on N); None: the claim's
     seed: int = 0
     backend: str = "numba"
 
@@ -122,11 +138,16 @@ class Comparison:
     direction: int = 0
     exact: float | None = None  # a printed-number comparison: the exact path value, reported beside
     label: str = ""  # a control: its description (a claim may have several)
+    low_spec: NetworkSpec | None = None  # a depth exponent (kind "slope"): the shallower network; ``spec`` the deeper
     verdict: Verdict | None = None
 
     @property
     def group(self) -> tuple:
         return (self.experiment, self.spec, self.model)
+
+    @property
+    def low_group(self) -> tuple | None:
+        return None if self.low_spec is None else (self.experiment, self.low_spec, self.model)
 
     @property
     def delta(self) -> float | None:
@@ -153,6 +174,8 @@ def monte_carlo_controls(claim: Claim) -> list[Control]:
 
 
 GATE_QUANTITIES = {"activation": "active", "coactivation": "coactive"}
+#: Fig. 4 on the 1-D grid, per block (:class:`montecarlo.observables.GridResult`)
+FIG4_QUANTITIES = ("outer_share", "middle_share", "run_length")
 
 
 def _scaled(precision: Precision, settings: Settings) -> Precision:
@@ -166,21 +189,32 @@ def plan(claims: Sequence[Claim], settings: Settings) -> list[Comparison]:
         obs = claim.observable
         if obs is None or obs.spec is None:
             continue
-        if obs.experiment == "typical_pairs" and obs.quantity not in GATE_QUANTITIES:
+        if obs.quantity == DEPTH_EXPONENT:
+            out.extend(_slope_comparisons(claim, settings))
+        elif obs.experiment == "typical_pairs" and obs.quantity not in GATE_QUANTITIES:
             out.extend(_theorem_comparisons(claim, settings))
         elif obs.experiment in ("typical_pairs", "grid"):
             out.extend(_empirical_comparisons(claim, settings))
     return out
 
 
+def path_model_spec(spec: NetworkSpec, settings: Settings) -> NetworkSpec:
+    """The network the path model is simulated on: ``spec`` at ``settings.path_width`` neurons
+    (module doc: the path sums do not depend on the width)."""
+    if settings.path_width is None or settings.path_width == spec.width:
+        return spec
+    return replace(spec, width=settings.path_width)
+
+
 def _theorem_comparisons(claim: Claim, settings: Settings) -> list[Comparison]:
     obs = claim.observable
     precision = _scaled(obs.precision, settings)
     iw = _iw_layer_curves(obs.spec, 2 * settings.pairs)
+    path_spec = path_model_spec(obs.spec, settings)
     out = []
     for d in obs.depths:
         exact = _layer_prediction(obs.spec, obs.quantity, d)
-        out.append(Comparison(claim.id, PATH, "pairs", obs.spec, "path", obs.quantity, d, exact, precision))
+        out.append(Comparison(claim.id, PATH, "pairs", path_spec, "path", obs.quantity, d, exact, precision))
         if obs.printed is not None and d == obs.spec.depth:
             out.append(Comparison(claim.id, REAL, "pairs", obs.spec, "real", obs.quantity, d, obs.printed_value,
                                   printed_precision(obs.printed), point=False, exact=exact))
@@ -189,8 +223,42 @@ def _theorem_comparisons(claim: Claim, settings: Settings) -> list[Comparison]:
         out.append(Comparison(claim.id, INFINITE_WIDTH, "pairs", obs.spec, "real", obs.quantity, d,
                               float(iw[obs.quantity][d - 1]), precision, point=False))
         for control in monte_carlo_controls(claim):
-            out.append(Comparison(claim.id, CONTROL, "pairs", obs.spec, "path", obs.quantity, d,
+            out.append(Comparison(claim.id, CONTROL, "pairs", path_spec, "path", obs.quantity, d,
                                   control.perturb(exact, d), precision, label=control.description))
+    return out
+
+
+def exact_slope(curve: Callable[[NetworkSpec], float], spec: NetworkSpec, depths: tuple[int, int]) -> float:
+    """``(log R(L₂) − log R(L₁)) / log(L₂/L₁)`` of a prediction ``curve`` (the path sum, the mean field)."""
+    lo, hi = (curve(replace(spec, depth=d)) for d in depths)
+    return (math.log(hi) - math.log(lo)) / math.log(depths[1] / depths[0])
+
+
+def _path_correlation(spec: NetworkSpec) -> float:
+    return float(_layer_curves(spec)["correlation"][spec.depth - 1])
+
+
+def _slope_comparisons(claim: Claim, settings: Settings) -> list[Comparison]:
+    """A depth exponent (Thm 3: ``R ∝ L^(−1/2)`` where ``β²L ≫ 1``) measured between separate networks
+    of depths ``L₁ < L₂`` (the registry's ``depths``): the path model against the exact path sums'
+    exponent over the same range, real networks against the stated exponent, and the real exponent
+    against the mean field's (a band comparison, as every infinite-width one)."""
+    obs = claim.observable
+    d1, d2 = obs.depths
+    deep, shallow = replace(obs.spec, depth=d2), replace(obs.spec, depth=d1)
+    path_deep, path_shallow = path_model_spec(deep, settings), path_model_spec(shallow, settings)
+    exact = exact_slope(_path_correlation, obs.spec, (d1, d2))
+    iw = exact_slope(lambda s: float(_iw_layer_curves(s, 2 * settings.pairs)["correlation"][s.depth - 1]),
+                     obs.spec, (d1, d2))
+
+    def c(column: str, spec: NetworkSpec, low: NetworkSpec, model: str, predicted: float, **kw) -> Comparison:
+        return Comparison(claim.id, column, "pairs", spec, model, "correlation", d2, predicted, obs.precision,
+                          kind="slope", low_spec=low, **kw)
+    out = [c(PATH, path_deep, path_shallow, "path", exact),
+           c(REAL, deep, shallow, "real", float(claim.stated)),
+           c(INFINITE_WIDTH, deep, shallow, "real", iw, point=False)]
+    out += [c(CONTROL, path_deep, path_shallow, "path", k.perturb(exact, d2), label=k.description)
+            for k in monte_carlo_controls(claim)]
     return out
 
 
@@ -205,10 +273,11 @@ def _empirical_comparisons(claim: Claim, settings: Settings) -> list[Comparison]
         return [c(depth=d, predicted=float(claim.stated), precision=obs.precision, point=False) for d in obs.depths]
     if obs.quantity == "coactivation":
         return [c(depth=obs.depths[-1], predicted=0.0, kind="trend", direction=+1)]
-    if obs.quantity == "spectral_exponent":
+    if obs.quantity == "spectral_exponent" or obs.quantity in FIG4_QUANTITIES:
+        depth = obs.spec.depth if obs.quantity == "spectral_exponent" else obs.depths[-1]
         if obs.above:
-            return [c(depth=obs.spec.depth, predicted=obs.target, kind="exceeds", direction=+1)]
-        return [c(depth=obs.spec.depth, predicted=obs.target, precision=obs.precision, point=False)]
+            return [c(depth=depth, predicted=obs.target, kind="exceeds", direction=+1)]
+        return [c(depth=depth, predicted=obs.target, precision=obs.precision, point=False)]
     raise ValueError(f"no comparison for claim {claim.id!r} ({obs.experiment}.{obs.quantity})")
 
 
@@ -216,9 +285,9 @@ def _estimate_of(result: Any, cmp: Comparison) -> Estimate:
     """The estimate a value comparison decides on: a pairs or grid result's entry."""
     if cmp.quantity in GATE_QUANTITIES:
         return getattr(result, GATE_QUANTITIES[cmp.quantity])[cmp.depth - 1]
-    if cmp.experiment == "pairs":
+    if cmp.experiment == "pairs" or cmp.quantity in FIG4_QUANTITIES:
         return getattr(result, cmp.quantity)[cmp.depth - 1]
-    return result.spectral_exponent  # the grid's one decided quantity (the registry's noise claims)
+    return result.spectral_exponent  # the noise claims: one exponent per network
 
 
 def _trend(result: Any, cmp: Comparison) -> tuple[float, float, int]:
@@ -280,6 +349,16 @@ def _run_group(key: tuple, nets: int, settings: Settings, store: Any = None, exe
                     backend=settings.backend, store=store, executor=executor, **options)
 
 
+def thread_count(settings: Settings) -> int:
+    """Threads for the chunks of a run without an executor: ``settings.threads``, 0 meaning every
+    core this process may use.  The kernels release the GIL; the count never changes a bit of the
+    result (a chunk's networks are seeded by their index, results are combined in order)."""
+    if settings.threads > 0:
+        return settings.threads
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    return max(1, len(cores))
+
+
 def run(comparisons: list[Comparison], settings: Settings, alpha: float,
         progress: Callable[[str], None] | None = None, store: Any = None, executor: Any = None) -> list[dict]:
     """Sample every group until its comparisons are decided or its budget ends (module doc), decide
@@ -288,31 +367,134 @@ def run(comparisons: list[Comparison], settings: Settings, alpha: float,
     Every quantity that steers the sampling is a count (networks, flops), never a time, so the
     same seed gives the same run on any machine.
     """
-    runs: list[dict] = []
+    if executor is None and thread_count(settings) > 1:
+        with ThreadPoolExecutor(thread_count(settings), thread_name_prefix="montecarlo") as pool:
+            return run(comparisons, settings, alpha, progress, store, pool)
     groups: dict[tuple, list[Comparison]] = {}
+    slopes = [c for c in comparisons if c.kind == "slope"]
     for c in comparisons:
-        groups.setdefault(c.group, []).append(c)
+        if c.kind != "slope":
+            groups.setdefault(c.group, []).append(c)
+    for c in slopes:  # a slope's shallow and deep networks are groups of their own (maybe without members)
+        groups.setdefault(c.low_group, [])
+        groups.setdefault(c.group, [])
+    state: dict[tuple, dict] = {}
     for key, members in groups.items():
-        experiment, spec, model = key
         if progress:
-            progress(f"{experiment}:{spec.describe()} [{model}]")
-        pilot = settings.grid_nets if experiment == "grid" else settings.pilot_nets
-        per_net = flops_per_network(experiment, spec, settings)
-        cap = max(pilot, min(settings.max_nets, int(settings.flops_per_run // per_net)))
-        nets, rounds, t0 = pilot, 1, time.perf_counter()
-        result = _run_group(key, nets, settings, store, executor)
-        wanted = max(networks_wanted(c, result, alpha, settings) for c in members)
-        while rounds < settings.max_rounds and min(wanted, cap) > nets:
-            nets = min(wanted, cap)
-            result = _run_group(key, nets, settings, store, executor)
-            rounds += 1
-            wanted = max(networks_wanted(c, result, alpha, settings) for c in members)
+            progress(f"{key[0]}:{key[1].describe()} [{key[2]}]")
+        state[key] = _sample_group(key, members, settings, alpha, store, executor)
+    for c in slopes:  # then each slope: both groups grow together until it is decided (or their budget ends)
+        low, high = state[c.low_group], state[c.group]
+        for _ in range(settings.max_rounds - 1):
+            want = slope_networks_wanted(c, low["result"], high["result"], alpha, settings)
+            grown = False
+            for g in (low, high):
+                target = min(want, g["cap"])
+                if target > g["nets"]:
+                    g["nets"], g["rounds"], grown = target, g["rounds"] + 1, True
+                    g["result"] = _run_group(g["key"], target, settings, store, executor)
+                    g["wanted"] = max(g["wanted"], want)
+            if not grown:
+                break
+        c.verdict = decide_slope(c, low["result"], high["result"], alpha)
+    runs = []
+    for key, members in groups.items():
+        g = state[key]
         for c in members:
-            c.verdict = decide_comparison(c, result, alpha)
-        runs.append({"experiment": experiment, "spec": spec.describe(), "model": model, "pilot": pilot,
-                     "wanted": wanted, "nets": nets, "cap": cap, "rounds": rounds, "capped": wanted > cap,
-                     "flops": nets * per_net, "seconds": round(time.perf_counter() - t0, 2)})
+            c.verdict = decide_comparison(c, g["result"], alpha)
+        per_net = flops_per_network(key[0], key[1], settings)
+        runs.append({"experiment": key[0], "spec": key[1].describe(), "model": key[2], "pilot": g["pilot"],
+                     "wanted": g["wanted"], "nets": g["nets"], "cap": g["cap"], "rounds": g["rounds"],
+                     "capped": g["wanted"] > g["cap"], "flops": g["nets"] * per_net, "seconds": g["seconds"]})
     return runs
+
+
+def _sample_group(key: tuple, members: list[Comparison], settings: Settings, alpha: float, store: Any,
+                  executor: Any) -> dict:
+    """Pilot, then grow to what every member wants (module doc); the group's state after sampling."""
+    experiment, spec, _ = key
+    pilot = settings.grid_nets if experiment == "grid" else settings.pilot_nets
+    per_net = flops_per_network(experiment, spec, settings)
+    cap = max(pilot, min(settings.max_nets, int(settings.flops_per_run // per_net)))
+    nets, rounds, t0 = pilot, 1, time.perf_counter()
+    result = _run_group(key, nets, settings, store, executor)
+
+    def wanted_now() -> int:
+        return max((networks_wanted(c, result, alpha, settings) for c in members), default=nets)
+    wanted = wanted_now()
+    while rounds < settings.max_rounds and min(wanted, cap) > nets:
+        nets = min(wanted, cap)
+        result = _run_group(key, nets, settings, store, executor)
+        rounds += 1
+        wanted = wanted_now()
+    return {"key": key, "result": result, "nets": nets, "rounds": rounds, "wanted": wanted, "cap": cap,
+            "pilot": pilot, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+# ----------------------------------------------------------------------------- depth exponents
+def _log_ends(interval: tuple[float, float]) -> tuple[float, float]:
+    lo, hi = interval
+    return (math.log(lo) if lo > 0 else -math.inf, math.log(hi) if hi > 0 else -math.inf)
+
+
+def slope_estimate(low: Estimate, high: Estimate, depths: tuple[int, int], alpha: float
+                   ) -> tuple[float, float, tuple[float, float]]:
+    """The exponent ``s`` of ``R(L) ∝ L^s`` between two depths ``L₁ < L₂`` from independent networks:
+
+        ŝ = (log R̂(L₂) − log R̂(L₁)) / log(L₂/L₁),
+
+    its delta-method standard error ``sqrt((se₁/R̂₁)² + (se₂/R̂₂)²) / log(L₂/L₁)`` (reported, and used
+    for sizing), and the interval that decides: each ``R``'s own ``(1 − α/2)`` interval (Fieller's, a
+    correlation being a ratio of means) mapped through the logarithm, ends paired so that
+
+        [ (log lo₂ − log hi₁) / Δ,  (log hi₂ − log lo₁) / Δ ]
+
+    covers ``s`` whenever both cover, so with probability ≥ ``1 − α`` (Bonferroni over the two).
+    An interval reaching 0 makes the end infinite (undecided).
+    """
+    span = math.log(depths[1] / depths[0])
+    if low.mean > 0 and high.mean > 0:
+        est = (math.log(high.mean) - math.log(low.mean)) / span
+        se = math.hypot(low.stderr / low.mean, high.stderr / high.mean) / span
+    else:
+        est, se = math.nan, math.inf
+    lo1, hi1 = _log_ends(low.interval(1 - alpha / 2))
+    lo2, hi2 = _log_ends(high.interval(1 - alpha / 2))
+    lo = (lo2 - hi1) / span if math.isfinite(hi1) else -math.inf
+    hi = (hi2 - lo1) / span if math.isfinite(lo1) else math.inf
+    return est, se, (lo, hi)
+
+
+def _slope_inputs(c: Comparison, low_result: Any, high_result: Any) -> tuple[Estimate, Estimate]:
+    lo_d, hi_d = c.low_group[1].depth, c.spec.depth
+    return getattr(low_result, c.quantity)[lo_d - 1], getattr(high_result, c.quantity)[hi_d - 1]
+
+
+def decide_slope(c: Comparison, low_result: Any, high_result: Any, alpha: float) -> Verdict:
+    """The verdict of a depth-exponent comparison (:func:`slope_estimate`'s interval, the claim's band)."""
+    low, high = _slope_inputs(c, low_result, high_result)
+    est, se, interval = slope_estimate(low, high, (c.low_group[1].depth, c.spec.depth), alpha)
+    n = min(low.n, high.n)
+    if not math.isfinite(est):
+        interval = (-math.inf, math.inf)
+    return decide(c.predicted, est if math.isfinite(est) else 0.0, se, n, alpha=alpha, delta=c.delta,
+                  interval=interval, point=c.point, depth=c.depth,
+                  note=f"exponent of L between L = {c.low_group[1].depth} and {c.spec.depth}")
+
+
+def slope_networks_wanted(c: Comparison, low_result: Any, high_result: Any, alpha: float,
+                          settings: Settings) -> int:
+    """Networks per group for the slope's interval to clear its band's nearest edge with the run's
+    power: the half-width shrinks as ``1/√n`` (both groups grow alike)."""
+    v = decide_slope(c, low_result, high_result, alpha)
+    if v.verdict != UNDECIDED:
+        return v.n
+    if v.needed is None or not math.isfinite(v.stderr or math.inf):
+        return settings.max_nets
+    zp = float(stats.norm.ppf((1 + settings.power) / 2))
+    half = max(v.estimate - v.ci[0], v.ci[1] - v.estimate)
+    room = min(abs(v.estimate - v.band[0]), abs(v.estimate - v.band[1]))
+    return max(v.n + 1, math.ceil(v.n * ((half + zp * v.stderr) / room) ** 2)) if room > 0 else settings.max_nets
 
 
 def _headline(verdicts: list[Verdict]) -> Verdict:

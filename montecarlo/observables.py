@@ -329,9 +329,41 @@ def layer_activation_summary(active: np.ndarray, level_bins: int) -> tuple[np.nd
     return props, levels, runs
 
 
+#: Fig. 4's activation-level histogram read as numbers: a unit active on ``k`` of the ``M`` grid
+#: points has level ``k/M``; "always active or always inactive" is a level in the outer tenths
+#: ``[0, 0.1) ∪ [0.9, 1]``, "active for half the inputs" a level in ``[0.3, 0.7)``.
+OUTER_LEVELS, MIDDLE_LEVELS = (0.1, 0.9), (0.3, 0.7)
+
+
+def level_shares(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per layer, the share of units in the outer tenths and in the middle (see :data:`OUTER_LEVELS`)
+    from one network's level histograms ``(L, bins)`` over ``[0, 1]`` (bins of equal width)."""
+    levels = np.asarray(levels, dtype=np.float64)
+    bins = levels.shape[1]
+    lower = np.arange(bins) / bins  # each bin's lower edge
+    units = levels.sum(axis=1)
+    outer = levels[:, (lower < OUTER_LEVELS[0] - 1e-12) | (lower >= OUTER_LEVELS[1] - 1e-12)].sum(axis=1)
+    middle = levels[:, (lower >= MIDDLE_LEVELS[0] - 1e-12) & (lower < MIDDLE_LEVELS[1] - 1e-12)].sum(axis=1)
+    return outer / units, middle / units
+
+
+def mean_run_length(runs: np.ndarray) -> np.ndarray:
+    """Per layer, the mean length of the runs of equal activation along the grid (Fig. 4's
+    contiguity) from one network's run-length counts ``(L, M)`` (column ``j``: runs of length
+    ``j + 1``).  Independent fair coins give 2 (a run ends at each point with probability 1/2)."""
+    runs = np.asarray(runs, dtype=np.float64)
+    lengths = np.arange(1, runs.shape[1] + 1)
+    return (runs * lengths).sum(axis=1) / np.maximum(runs.sum(axis=1), 1)
+
+
 @dataclass
 class GridResult:
-    """1-D grid observables: ACF by lag, normalized covariance matrix, activation statistics by block."""
+    """1-D grid observables: ACF by lag, normalized covariance matrix, activation statistics by block.
+
+    Per block, with a standard error over networks (one value per network, Fig. 4 as numbers):
+    ``outer_share`` / ``middle_share`` (:func:`level_shares`) and ``run_length``
+    (:func:`mean_run_length`).
+    """
 
     spec: NetworkSpec
     model: str
@@ -345,6 +377,9 @@ class GridResult:
     activation_levels: np.ndarray = field(repr=False)
     run_length_counts: np.ndarray = field(repr=False)
     spectral_exponent: Estimate | None = None  # of df/dx along the grid (white 0, brown 2)
+    outer_share: list[Estimate] = field(default_factory=list)
+    middle_share: list[Estimate] = field(default_factory=list)
+    run_length: list[Estimate] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         runs = self.run_length_counts
@@ -359,7 +394,10 @@ class GridResult:
             "gates": {"layer": list(range(1, len(self.active) + 1)),
                       "active": [e.to_dict() for e in self.active],
                       "coactive": [e.to_dict() for e in self.coactive],
-                      "mean_run_length": [float(x) for x in mean_run]},
+                      "mean_run_length": [float(x) for x in mean_run],
+                      "outer_share": [e.to_dict() for e in self.outer_share],
+                      "middle_share": [e.to_dict() for e in self.middle_share],
+                      "run_length": [e.to_dict() for e in self.run_length]},
         }
 
 
@@ -518,6 +556,7 @@ class GridAccumulator:
         self.ms = StreamingMoments((), 1)
         self.exponent = StreamingMoments((), 1)
         self.gates = StreamingMoments((L,), 2)
+        self.fig4 = StreamingMoments((L,), 3)  # per network: outer share, middle share, mean run length
         self.cov = np.zeros((M, M))
         self.levels = np.zeros((L, experiment.level_bins), dtype=np.int64)
         self.runs = np.zeros((L, M), dtype=np.int64)
@@ -539,8 +578,10 @@ class GridAccumulator:
             z = row[col["z"]]
             self.cov += (np.outer(z, z) / row[col["zz"]][0] - self.cov) / self.acf.n
             self.gates.add(row[col["props"]].reshape(L, 2))
-            self.levels += row[col["levels"]].reshape(L, -1).astype(np.int64)
-            self.runs += row[col["runs"]].reshape(L, -1).astype(np.int64)
+            levels, runs = row[col["levels"]].reshape(L, -1), row[col["runs"]].reshape(L, -1)
+            self.levels += levels.astype(np.int64)
+            self.runs += runs.astype(np.int64)
+            self.fig4.add(np.stack([*level_shares(levels), mean_run_length(runs)], axis=1))
 
     def result(self, seed: int) -> GridResult:
         e = self.experiment
@@ -549,7 +590,8 @@ class GridAccumulator:
         scale = 1.0 if lv is None else float(np.exp(lv[-1] - lv[0]))
         return GridResult(e.spec, e.model, seed, t, self.acf.estimate(0), self.ms.estimate(0, scale),
                           self.cov.copy(), self.gates.estimate(0), self.gates.estimate(1),
-                          self.levels.copy(), self.runs.copy(), self.exponent.estimate(0))
+                          self.levels.copy(), self.runs.copy(), self.exponent.estimate(0),
+                          self.fig4.estimate(0), self.fig4.estimate(1), self.fig4.estimate(2))
 
 
 def grid(spec: NetworkSpec, *, model: str = "real", nets: int = 20, seed: int = 0, batch: int = 4,

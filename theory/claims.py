@@ -224,6 +224,18 @@ NOISE_BAND = Precision(absolute=0.5, why="'resembles white (brown) noise': the s
                                          "the lag-1 ACF cannot")
 
 
+#: an exponent of L (Thm 3's L^(-1/2)): within 0.1, which tells 1/sqrt(L) from 1/L and from a constant
+EXPONENT_FORM = Precision(absolute=0.1, why="an exponent of L: within 0.1 (1/sqrt(L) is -0.5, 1/L is -1, a constant 0)")
+#: the observable of a depth exponent: the slope of log R between networks of two depths
+DEPTH_EXPONENT = "depth_exponent"
+
+#: Fig. 4 read as numbers (:mod:`montecarlo.observables`: ``level_shares``, ``mean_run_length``)
+MOST = 0.5  # "most neurons": more than half of the units of the block
+COIN_RUN = 2.0  # the mean run of equal values in a sequence of independent fair coins
+SHATTERED_RUNS = Precision(absolute=0.5, why="'shattered into small sections': runs along the grid as short as "
+                                              "those of independent fair coins (mean length 2), within 0.5")
+
+
 @dataclass(frozen=True)
 class Observable:
     """What Monte Carlo measures for a claim.
@@ -414,6 +426,16 @@ def _build() -> tuple[Claim, ...]:
               _typical(res_bn01, "correlation", (10, 50),
                        "compared with the exact finite-L Gamma form, not the asymptote"),
               D.thm3_asymptotics),
+        Claim("thm3-exponent", "Thm 3", "Where beta^2 L >> 1 the typical correlation of a BN resnet decays as "
+              "L^(-1/2): its exponent of L is -1/2.",
+              (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS, BN_CONSTANT), -_HALF,
+              (Check("exponent of L", _r("correlation_exponent", D.thm3_asymptotics), -_HALF),),
+              Observable("typical_pairs", DEPTH_EXPONENT, res_bn1, (25, 99),
+                         "beta = 1: beta^2 L from 25 to 99; the slope of log R between networks of depth 25 and 99 "
+                         "(the path model against the exact sums' slope over the same range, -0.49)",
+                         EXPONENT_FORM),
+              D.thm3_asymptotics,
+              controls=(Control("L^-1 instead of L^(-1/2)", perturb=lambda exact, d: exact - 0.5),)),
         Claim("thm3-beta0.1", "§3.3", "With BN and beta = 0.1 a 100-layer resnet has typical correlation 0.7.",
               (ASSUMPTION_1, HE, GAUSSIAN_WEIGHTS, BN_CONSTANT), sp.Float(0.7, 1),
               (Check("paper's L = 100", _r("paper_convention", lambda: thm3_99(sp.Rational(1, 10))),
@@ -532,6 +554,35 @@ def _build() -> tuple[Claim, ...]:
               (EMPIRICAL, "measured on typical pairs: co-activation of the first block against the last"), None, (),
               Observable("typical_pairs", "coactivation", FeedforwardSpec(depth=50, width=100, norm="none"),
                          (1, 50)),
+              kind="empirical"),
+        Claim("fig4-bimodal", "§2, Fig. 4a", "The distribution of activation levels becomes bimodal with depth: "
+              "at layer 50 of a feedforward net without BN, neurons are either always active or always inactive.",
+              (EMPIRICAL, "on the 1-D grid (256 points in [-2, 2]); 'either always active or always inactive' read "
+                          "as: most units have a level below 0.1 or above 0.9"), None, (),
+              Observable("grid", "outer_share", FeedforwardSpec(depth=50, width=100, norm="none"), (50,),
+                         "share of units in the outer tenths of activation level, above one half", target=MOST,
+                         above=True),
+              kind="empirical"),
+        Claim("fig4-bn-half", "§2, Fig. 4b", "Batch normalization causes most neurons to be active for half the "
+              "inputs.",
+              (EMPIRICAL, "on the 1-D grid; 'half the inputs' read as a level in [0.3, 0.7)"), None, (),
+              Observable("grid", "middle_share", FeedforwardSpec(depth=50, width=100, norm="bn"), (50,),
+                         "share of units with activation level in [0.3, 0.7), above one half", target=MOST,
+                         above=True),
+              kind="empirical"),
+        Claim("fig4-runs-ff-bn", "§2, Fig. 4b", "Batch normalization on feedforward nets shatters the runs of "
+              "consistent activation into small sections.",
+              (EMPIRICAL, "on the 1-D grid, layer 50: the mean contiguity run against that of fair coins"), None, (),
+              Observable("grid", "run_length", FeedforwardSpec(depth=50, width=100, norm="bn"), (50,),
+                         "mean run of equal activation along the grid, near 2", SHATTERED_RUNS, target=COIN_RUN),
+              kind="empirical"),
+        Claim("fig4-runs-resnet", "§2, Fig. 4c", "Resnets maintain a broad distribution of contiguity even with deep "
+              "networks.",
+              (EMPIRICAL, "a BN resnet (beta = 1), layer 50, on the 1-D grid: its mean contiguity run above the "
+                          "shattered band"), None, (),
+              Observable("grid", "run_length", ResnetSpec(depth=50, width=100, beta=1.0, norm="bn"), (50,),
+                         "mean run of equal activation above the fair coins' band (> 2.5)",
+                         target=COIN_RUN + SHATTERED_RUNS.absolute, above=True),
               kind="empirical"),
         Claim("effrank-depth", "§4, Fig. 5c", "The relative effective rank of input gradients grows much faster "
               "with depth without skip connections; beta slows its growth in resnets.",

@@ -123,7 +123,8 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
                            f"closed forms × {settings.precision_scale:g}",
                            "power": settings.power, "ambiguity": settings.ambiguity,
                            "flops_per_run": settings.flops_per_run, "seed": settings.seed,
-                           "pairs_per_net": settings.pairs, "max_nets": settings.max_nets,
+                           "pairs_per_net": settings.pairs, "path_width": settings.path_width,
+                           "max_nets": settings.max_nets,
                            "max_rounds": settings.max_rounds, "backend": settings.backend}
         doc["runs"] = runs
     return doc

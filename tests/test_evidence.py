@@ -1,0 +1,129 @@
+"""The Monte Carlo evidence: the path model's width, depth exponents, Fig. 4 as numbers, threads."""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from montecarlo import evidence
+from montecarlo.estimators import Estimate
+from montecarlo.observables import level_shares, mean_run_length, run_lengths
+from theory.claims import CLAIMS, get_claim
+from theory.decision import DEPARTS, HOLDS, UNDECIDED
+from theory.pathsum import path_moments
+from theory.specs import ResnetSpec
+
+
+def _path_specs():
+    seen = []
+    for claim in CLAIMS:
+        obs = claim.observable
+        if obs is not None and obs.spec is not None and obs.experiment == "typical_pairs" and obs.spec.arch != "shallow":
+            if obs.spec not in seen:
+                seen.append(obs.spec)
+    return seen
+
+
+@pytest.mark.parametrize("spec", _path_specs(), ids=lambda s: s.describe())
+def test_the_path_sums_do_not_depend_on_the_width(spec):
+    """Why the path model may be simulated at ``path_width``: its curves are the same at every N."""
+    a = path_moments(spec)["layer_curves"]
+    b = path_moments(dataclasses.replace(spec, width=evidence.DEFAULT.path_width))["layer_curves"]
+    for key in ("variance", "covariance", "correlation"):
+        np.testing.assert_allclose(np.asarray(a[key], float), np.asarray(b[key], float), rtol=1e-12)
+
+
+def test_the_path_model_runs_at_its_width_and_real_networks_at_the_claims():
+    comparisons = evidence.plan([get_claim("thm1b"), get_claim("thm3-exponent")], evidence.DEFAULT)
+    for c in comparisons:
+        expected = evidence.DEFAULT.path_width if c.model == "path" else 200
+        assert c.spec.width == expected, (c.claim_id, c.column, c.spec.describe())
+        if c.low_spec is not None:
+            assert c.low_spec.width == expected
+    wide = evidence.plan([get_claim("thm1b")], dataclasses.replace(evidence.DEFAULT, path_width=None))
+    assert {c.spec.width for c in wide} == {200}
+
+
+def _estimate(mean: float, stderr: float, n: int = 400) -> Estimate:
+    return Estimate(mean, stderr, n)
+
+
+def test_slope_estimate_and_its_interval():
+    low, high = _estimate(0.2, 0.002), _estimate(0.1, 0.001)
+    est, se, (lo, hi) = evidence.slope_estimate(low, high, (25, 100), alpha=1e-3)
+    assert est == pytest.approx(-0.5)  # a halving over a factor of 4 in depth
+    assert se == pytest.approx(math.hypot(0.01, 0.01) / math.log(4))
+    assert lo < est < hi
+    # the interval pairs the ends of the two correlations' own (1 - alpha/2) intervals
+    lo1, hi1 = low.interval(1 - 1e-3 / 2)
+    lo2, hi2 = high.interval(1 - 1e-3 / 2)
+    assert lo == pytest.approx((math.log(lo2) - math.log(hi1)) / math.log(4))
+    assert hi == pytest.approx((math.log(hi2) - math.log(lo1)) / math.log(4))
+    # an interval reaching zero leaves that end unbounded
+    _, _, (lo0, hi0) = evidence.slope_estimate(_estimate(0.2, 0.002), _estimate(0.01, 0.01, 30), (25, 100), 1e-3)
+    assert lo0 == -math.inf and math.isfinite(hi0)
+
+
+def test_slope_interval_covers_at_its_stated_rate():
+    """Simulated correlations with known means: the slope interval misses at most alpha of the time."""
+    rng = np.random.default_rng(0)
+    alpha, n, misses, trials = 0.05, 200, 0, 2000
+    truth = (math.log(0.08) - math.log(0.16)) / math.log(4)
+    for _ in range(trials):
+        a = rng.normal(0.16, 0.05, n)
+        b = rng.normal(0.08, 0.05, n)
+        low = _estimate(a.mean(), a.std(ddof=1) / math.sqrt(n), n)
+        high = _estimate(b.mean(), b.std(ddof=1) / math.sqrt(n), n)
+        _, _, (lo, hi) = evidence.slope_estimate(low, high, (25, 100), alpha)
+        misses += not (lo <= truth <= hi)
+    bound = alpha + 3 * math.sqrt(alpha * (1 - alpha) / trials)  # binomial band above the guarantee
+    assert misses / trials <= bound
+
+
+class _Result:
+    def __init__(self, r: Estimate):
+        self.correlation = [r] * 100
+
+
+def test_a_wrong_exponent_is_rejected_and_the_right_one_holds():
+    spec = ResnetSpec(depth=100, width=200, beta=1.0, norm="bn")
+    make = lambda predicted: evidence.Comparison(  # noqa: E731
+        "x", evidence.REAL, "pairs", spec, "real", "correlation", 100, predicted, get_claim("thm3-exponent")
+        .observable.precision, kind="slope", low_spec=dataclasses.replace(spec, depth=25))
+    low, high = _Result(_estimate(0.2, 0.0005, 2000)), _Result(_estimate(0.1, 0.00025, 2000))
+    assert evidence.decide_slope(make(-0.5), low, high, 1e-4).verdict == HOLDS
+    assert evidence.decide_slope(make(-1.0), low, high, 1e-4).verdict == DEPARTS
+    assert evidence.decide_slope(make(-0.58), _Result(_estimate(0.2, 0.02, 30)), high, 1e-4).verdict == UNDECIDED
+
+
+def test_level_shares_and_mean_run_length():
+    levels = np.array([[5, 0, 0, 1, 2, 3, 4, 0, 0, 5]])  # 20 units in ten bins over [0, 1]
+    outer, middle = level_shares(levels)
+    assert outer[0] == pytest.approx(10 / 20) and middle[0] == pytest.approx(10 / 20)
+    runs = np.zeros((1, 8))
+    runs[0, 0], runs[0, 3] = 4, 1  # four runs of 1, one of 4: mean 8/5
+    assert mean_run_length(runs)[0] == pytest.approx(8 / 5)
+
+
+def test_fair_coins_have_mean_runs_of_two():
+    """The baseline of the 'shattered' band: independent fair gates along the grid (mean run 2)."""
+    rng = np.random.default_rng(1)
+    M, units = 256, 4000
+    counts = np.zeros((1, M))
+    for row in rng.random((units, M)) < 0.5:
+        np.add.at(counts[0], run_lengths(row) - 1, 1)
+    # runs per row: 1 + (M - 1)/2 on average, so the pooled mean is M / (1 + (M - 1)/2) ≈ 2 - 2/M
+    assert mean_run_length(counts)[0] == pytest.approx(M / (1 + (M - 1) / 2), rel=0.01)
+
+
+def test_threads_do_not_change_a_bit():
+    settings = dataclasses.replace(evidence.DEFAULT, pilot_nets=8, max_rounds=1, pairs=4)
+    claims = [get_claim("thm1b")]
+
+    def estimates(threads: int):
+        comparisons = evidence.plan(claims, dataclasses.replace(settings, threads=threads))
+        evidence.run(comparisons, dataclasses.replace(settings, threads=threads), alpha=1e-3)
+        return [(c.column, c.depth, c.verdict.estimate, c.verdict.stderr, c.verdict.verdict) for c in comparisons]
+    assert estimates(1) == estimates(2)
