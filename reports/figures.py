@@ -23,6 +23,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from theory.claims import BROWN_EXPONENT, NOISE_BAND, WHITE_EXPONENT  # noqa: E402
+from theory.decision import DEPARTS, HOLDS, classify  # noqa: E402
+
 #: Okabe & Ito (2008), "Color Universal Design"
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
              "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7"}
@@ -222,11 +225,41 @@ def figure_2(panels: Sequence[tuple[str, Sequence[tuple[str, Any]]]], out_dir: P
         ax.set_xlim(0, max_lag)
     lag1 = "; ".join(f"{label} {m[1]:.2f} ± {Z95 * e[1]:.2f}" for label, (_, m, e) in data["acf"].items()
                      if m.size > 1)
+    exponents = [(label, res.spectral_exponent) for _, series in panels for label, res in series
+                 if res.spectral_exponent is not None]
+    data["spectral_exponent"] = {label: noise_band_of(e) for label, e in exponents}
     caption = ("Fig. 2 (paper's Fig. 2). Autocorrelation of df/dx along the 1-D grid, mean over the stored "
                "networks (n in the legend) with 95% bands (±1.96 standard errors over networks), against white "
                f"and brown noise (mean of {max(nets, 20)} signals, fixed seed {NOISE_SEED}). Lag-1 ACF "
                f"(± 1.96 se): {lag1}; white noise {refs['white'][0][1]:.2f}, brown noise {refs['brown'][0][1]:.2f}.")
+    if exponents:
+        caption += (" Spectral exponent of df/dx at every depth (95% t-interval over networks; white noise 0, brown "
+                    f"noise 2, each band ± {NOISE_BAND.absolute:g}): "
+                    + "; ".join(f"{label} {v['estimate']:.2f} [{v['ci'][0]:.2f}, {v['ci'][1]:.2f}] {v['where']}"
+                                for label, v in data["spectral_exponent"].items()) + ".")
     return Figure(name, "Autocorrelation of gradients vs depth", caption, _save(fig, out_dir, name), data)
+
+
+def noise_band_of(exponent: Any, level: float = 0.95) -> dict[str, Any]:
+    """Where a spectral exponent lies against the white (0) and brown (2) noise bands of the
+    registry (:data:`theory.claims.NOISE_BAND`), by its ``level`` interval (the four outcomes of
+    :func:`theory.decision.classify` against each band, summarized in words)."""
+    lo, hi = exponent.interval(level)
+    out = {"estimate": exponent.mean, "ci": (lo, hi), "n": exponent.n}
+    inside = {}
+    for name, centre in (("white", WHITE_EXPONENT), ("brown", BROWN_EXPONENT)):
+        band = (centre - NOISE_BAND.absolute, centre + NOISE_BAND.absolute)
+        inside[name] = classify((lo, hi), band, None)
+    held = [k for k, v in inside.items() if v == HOLDS]
+    if held:
+        out["where"] = f"in the {held[0]} band"
+    elif all(v == DEPARTS for v in inside.values()):
+        out["where"] = "between the bands" if lo > WHITE_EXPONENT + NOISE_BAND.absolute and \
+            hi < BROWN_EXPONENT - NOISE_BAND.absolute else "outside both bands"
+    else:
+        out["where"] = "on a band's edge (undecided)"
+    out["bands"] = inside
+    return out
 
 
 # ----------------------------------------------------------------------------- Fig. 3

@@ -555,3 +555,14 @@ def test_produce_help_names_the_training_option():
     from reports.produce import build_parser
     text = build_parser().format_help()
     assert "--training {default,skip}" in text and "montecarlo.convnets.train" in text
+
+
+def test_fig2_caption_places_every_depth_against_the_noise_bands():
+    """The spectral exponent at each depth of Fig. 2, by its interval, in words (and a wrong band is not claimed)."""
+    from montecarlo.estimators import Estimate
+    from reports.figures import noise_band_of
+    assert noise_band_of(Estimate(0.05, 0.1, 40))["where"] == "in the white band"
+    assert noise_band_of(Estimate(1.95, 0.1, 40))["where"] == "in the brown band"
+    assert noise_band_of(Estimate(1.0, 0.1, 40))["where"] == "between the bands"
+    assert noise_band_of(Estimate(4.0, 0.1, 40))["where"] == "outside both bands"
+    assert noise_band_of(Estimate(0.45, 0.1, 40))["where"] == "on a band's edge (undecided)"
