@@ -24,6 +24,7 @@ import argparse
 import base64
 import html
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -241,7 +242,7 @@ def render_page(doc: dict, figures: Sequence[Figure]) -> str:
     a = doc["alpha"]
     t = doc["timing"]
     parts.append("<h2>Settings, command and time</h2>")
-    parts.append(f"<pre>{html.escape(' '.join(['python -m', *doc['command']]))}</pre>")
+    parts.append(f"<pre>{html.escape('python -m ' + shlex.join(doc['command']))}</pre>")
     parts.append(_table("settings", ["setting", "value"],
                         [[k, json.dumps(v)] for k, v in s.items()]
                         + [["inputs", doc["inputs"]], ["model", doc["model"]["class"]],
