@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_readers_import_documents_evidence_and_specs_without_torch():
     code = ("import sys, json\n"
             "import montecarlo.convnets.documents, montecarlo.convnets.evidence, montecarlo.convnets.specs\n"
+            "import montecarlo.convnets.training_evidence\n"
             "import montecarlo.convnets\n"
             "print(json.dumps(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))))\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)

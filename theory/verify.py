@@ -51,6 +51,7 @@ import sympy as sp
 from kernels import BACKENDS
 from montecarlo import evidence
 from montecarlo.convnets import evidence as convnet_evidence
+from montecarlo.convnets import training_evidence
 from montecarlo.run_options import add_store_options, open_store, workers_error
 from montecarlo.run_options import executor as executor_of
 from montecarlo.store import StoreError
@@ -102,7 +103,8 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
     family: dict[str, Any] = {}
     if settings is not None:
         stored = convnet_evidence.stored_documents(store)
-        n_cifar = convnet_evidence.count_tests(claims, stored)
+        trained = training_evidence.stored_documents(store)
+        n_cifar = convnet_evidence.count_tests(claims, stored) + training_evidence.count_tests(claims, trained)
         n_controls = sum(c.column == evidence.CONTROL for c in comparisons)
         total = len(comparisons) + n_cifar
         alpha = settings.alpha / max(total, 1)  # one family-wise rate, Bonferroni over every comparison
@@ -112,6 +114,7 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
         runs = evidence.run(comparisons, settings, alpha, progress=bar, store=store, executor=executor)
         _attach_evidence(rows, claims, comparisons, control_rows)
         convnet_evidence.attach(rows, claims, stored, alpha, None if store is None else str(store.path))
+        training_evidence.attach(rows, claims, trained, alpha, None if store is None else str(store.path))
     mutants = mutation_score(claims)
     ok = (all(r["symbolic"] != FAIL for r in rows) and all(c["rejected"] for c in control_rows)
           and mutants["rejected"] == mutants["tried"]
