@@ -58,7 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--input-shape", metavar="C,H,W", help="inputs i.i.d. N(0, I) of this shape (e.g. 3,32,32 "
                                                                  "or 200)")
     source.add_argument("--data", choices=DATASETS, help="inputs drawn from a dataset (CIFAR-10 training images)")
-    p.add_argument("--data-dir", metavar="D", help="the cifar-10-batches-py folder (default: the project's)")
+    from ..convnets.data import default_data_path  # numpy only
+    p.add_argument("--data-dir", metavar="D", help=f"the cifar-10-batches-py folder (default {default_data_path()})")
+    p.epilog = ("TARGET goes before --layers, whose patterns take every word up to the next option (or --).  "
+                "Examples:\n  python -m montecarlo.probe 'montecarlo.probe.examples:mlp(depth=16, "
+                "width=128)' --input-shape 128 --bn-backward constant\n  python -m montecarlo.probe "
+                "my_models.py:build --data cifar10 --theory resnet --beta 0.1 --norm bn --out probe/")
     options = probe_options()
     from theory.options import add_options
     add_options(p, options, set_defaults=False)
