@@ -38,7 +38,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from theory.cli import EXIT_OK, EXIT_USAGE, text_table
+from theory.cli import EXIT_OK, EXIT_USAGE, command, text_table
 from theory.options import flag_of, given_values
 from theory.specs import NORMS, SpecError
 
@@ -58,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--input-shape", metavar="C,H,W", help="inputs i.i.d. N(0, I) of this shape (e.g. 3,32,32 "
                                                                  "or 200)")
     source.add_argument("--data", choices=DATASETS, help="inputs drawn from a dataset (CIFAR-10 training images)")
-    from ..convnets.data import default_data_path  # numpy only
-    p.add_argument("--data-dir", metavar="D", help=f"the cifar-10-batches-py folder (default {default_data_path()})")
+    from ..convnets.data import data_help  # numpy only
+    p.add_argument("--data-dir", metavar="D", help="with --data cifar10: the " + data_help())
     p.epilog = ("TARGET goes before --layers, whose patterns take every word up to the next option (or --).  "
                 "Examples:\n  python -m montecarlo.probe 'montecarlo.probe.examples:mlp(depth=16, "
                 "width=128)' --input-shape 128 --bn-backward constant\n  python -m montecarlo.probe "
@@ -113,6 +113,7 @@ def _inputs(args: argparse.Namespace, batch: int):
                   description=f"CIFAR-10 training images from {where} ({len(data)} images, {', '.join(data.files)})")
 
 
+@command(PROG)
 def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     argv = list(sys.argv[1:] if argv is None else argv)
