@@ -220,19 +220,25 @@ def decide_exceeds(values, threshold: float, *, alpha: float, min_n: int = 8, de
 
 
 def networks_needed(per_network_sd: float, delta: float, alpha: float, power: float = 0.9,
-                    start: int = 2) -> int:
+                    start: int = 2, sides: int = 2) -> int:
     """Networks ``n`` with power ``power`` to decide a comparison whose truth is ``μ`` (or is ``δ``
     away from it), planned with the quantile that decides: ``t_{1−α/2, n−1}``, not ``z``.
 
     Deciding needs the interval's half-width below ``δ`` with room for the estimate's own
-    scatter: ``(t_{1−α/2, n−1} + z_{(1+power)/2}) · sd/√n ≤ δ``; the smallest such ``n ≥ start``
-    is found by a doubling search then bisection (t falls with ``n``, so the condition is monotone).
+    scatter: ``(t_{1−α/2, n−1} + z_p) · sd/√n ≤ δ`` with ``z_p = z_{(1+power)/2}`` when the
+    estimate may scatter towards either edge of a band (``sides=2``) and ``z_power`` when only one
+    threshold matters (``sides=1``: a one-sided claim; the CIFAR-10 minibatches, the per-seed
+    training runs); the smallest such ``n ≥ start`` is found by a doubling search then bisection
+    (t falls with ``n``, so the condition is monotone).  Every "how many would decide it" of the
+    project is this function (networks, minibatches).
     """
     if per_network_sd <= 0:
         return max(2, start)
     if delta <= 0:
         raise ValueError(f"delta={delta!r} is not allowed: > 0 (a precision to plan for)")
-    zp = float(stats.norm.ppf((1 + power) / 2))
+    if sides not in (1, 2):
+        raise ValueError(f"sides={sides!r} is not allowed: 1 (one threshold) or 2 (a band)")
+    zp = float(stats.norm.ppf((1 + power) / 2 if sides == 2 else power))
 
     def ok(n: int) -> bool:
         return (critical_t(alpha, n) + zp) * per_network_sd / math.sqrt(n) <= delta

@@ -26,7 +26,7 @@ import re
 from typing import Any, Sequence
 
 from theory.claims import THEOREM_SETTING, VERDICT_WORDS, Claim, ExcessTrendRule
-from theory.decision import DEPARTS, HOLDS, NOT_APPLICABLE, UNDECIDED, critical_t, decide_exceeds
+from theory.decision import DEPARTS, HOLDS, NOT_APPLICABLE, UNDECIDED, decide_exceeds, networks_needed
 
 from .documents import FIG5_KIND, config, describe_setting, select_documents, setting
 
@@ -91,22 +91,15 @@ def decide_document(rule: ExcessTrendRule, document: dict, alpha: float) -> dict
 
 def minibatches_needed(verdict: dict, threshold: float, alpha: float, power: float = 0.9,
                        cap: int = 1000) -> int | None:
-    """Smallest ``m`` with ``(t_{1−α/2, m−1} + z_power) · sd/√m < |mean − threshold|``: the minibatches
-    that decide the test with probability ``power`` if the mean and per-minibatch sd are as
-    estimated (None when the estimate equals the threshold or ``m`` would exceed ``cap``)."""
-    from scipy import stats
-
-    z_power = float(stats.norm.ppf(power))
+    """Minibatches that decide the one-sided test with probability ``power`` if the mean and
+    per-minibatch sd are as estimated: :func:`theory.decision.networks_needed` (one threshold, the
+    deciding ``t`` quantile), the unit being a minibatch; None when the estimate equals the
+    threshold or more than ``cap`` would be needed."""
     mean, se, n = verdict.get("estimate"), verdict.get("stderr"), verdict.get("n") or 0
     if mean is None or se is None or n < 2 or mean == threshold:
         return None
-    sd, gap = se * math.sqrt(n), abs(mean - threshold)
-    m = max(n, 2)
-    while m <= cap:
-        if (critical_t(alpha, m) + z_power) * sd / math.sqrt(m) < gap:
-            return m
-        m += 1 if m < 50 else 10
-    return None
+    m = networks_needed(se * math.sqrt(n), abs(mean - threshold), alpha, power, start=max(n, 2), sides=1)
+    return m if m <= cap else None
 
 
 def _sentence(rule: ExcessTrendRule, d: dict) -> str:

@@ -13,10 +13,11 @@ Reads stored JSON only: no torch.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 from theory.claims import VERDICT_WORDS, Claim, TrainingRule
-from theory.decision import NOT_APPLICABLE, UNDECIDED, decide_exceeds
+from theory.decision import NOT_APPLICABLE, UNDECIDED, decide_exceeds, networks_needed
 
 from .documents import FIG6_KIND
 
@@ -90,7 +91,11 @@ def claim_entry(claim: Claim, stored: Sequence[dict], alpha: float, store_path: 
                        note=f"{rule.treatment} − {rule.control} test accuracy at depth {depth}, per seed")
     configs = _configs(doc)
     levels = {a: configs[(a, depth)].get("test_accuracy") for a in (rule.treatment, rule.control)}
-    out = {**v.to_dict(), "rule": rule.describe(), "scale": scale(doc), "levels": levels,
+    seeds_needed = None
+    if v.verdict == UNDECIDED and v.stderr and v.n >= 2 and v.estimate != rule.margin:
+        seeds_needed = networks_needed(v.stderr * math.sqrt(v.n), abs(v.estimate - rule.margin), alpha, 0.9,
+                                       start=v.n, sides=1)
+    out = {**v.to_dict(), "rule": rule.describe(), "scale": scale(doc), "levels": levels, "seeds_needed": seeds_needed,
            "document": entry.get("id"), "code_version": entry.get("code_version"),
            "current": entry.get("current", True), "command": doc.get("command"), "depths": [v.to_dict()]}
     return out
@@ -109,7 +114,8 @@ def summary(claim: Claim, entry: dict[str, Any]) -> str:
         lo, hi = entry["ci"]
         text += f", interval [{lo:.3g}, {hi if hi is not None else float('inf'):.3g}] vs required > {rule.margin:g}"
     if entry["verdict"] == UNDECIDED:
-        text += f" ({entry['n']} seed(s): more seeds, `--seeds`, would decide it)"
+        more = f"about {entry['seeds_needed']} seeds" if entry.get("seeds_needed") else "more seeds"
+        text += f" ({entry['n']} seed(s): {more}, `--seeds`, would decide it with power 0.9)"
     if not entry.get("current", True):
         text += "; trained by older code"
     return text + "."
