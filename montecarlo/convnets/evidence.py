@@ -223,7 +223,12 @@ def attach(rows: list[dict], claims: Sequence[Claim], stored: Sequence[dict], al
         if not (is_cifar(claim) and claim.observable.rule):
             continue
         entry = claim_entry(claim, stored, alpha, store_path)
-        row["real"] = entry
-        row["monte_carlo"] = "real: " + (entry["verdict"] if entry["verdict"] != NOT_APPLICABLE else "not measured")
-        row["summary"] = summary(claim, entry)
-        row["rule"] = entry["rule"]
+        fill_row(row, entry, summary(claim, entry))
+
+
+def fill_row(row: dict, entry: dict[str, Any], text: str) -> None:
+    """A verify row's real-network column, Monte Carlo status, sentence and rule from a stored-document verdict."""
+    row["real"] = entry
+    row["monte_carlo"] = "real: " + (entry["verdict"] if entry["verdict"] != NOT_APPLICABLE else "not measured")
+    row["summary"] = text
+    row["rule"] = entry["rule"]

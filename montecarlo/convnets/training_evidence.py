@@ -20,6 +20,7 @@ from theory.claims import VERDICT_WORDS, Claim, TrainingRule
 from theory.decision import NOT_APPLICABLE, UNDECIDED, decide_exceeds, networks_needed
 
 from .documents import FIG6_KIND
+from .evidence import fill_row
 
 COMMAND = "python -m montecarlo.convnets.train"
 WORDS = VERDICT_WORDS["reproduction"]
@@ -137,7 +138,4 @@ def attach(rows: list[dict], claims: Sequence[Claim], stored: Sequence[dict], al
         if not is_training(claim):
             continue
         entry = claim_entry(claim, stored, alpha, store_path)
-        row["real"] = entry
-        row["monte_carlo"] = "real: " + (entry["verdict"] if entry["verdict"] != NOT_APPLICABLE else "not measured")
-        row["summary"] = summary(claim, entry)
-        row["rule"] = entry["rule"]
+        fill_row(row, entry, summary(claim, entry))
