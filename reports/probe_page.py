@@ -142,10 +142,11 @@ def write_figures(doc: dict, out_dir: Path) -> list[Figure]:
     return [f for f in figures if f is not None]
 
 
-def _num(num: dict | None) -> str:
+def _num(num: dict | None, verdict: dict | None = None) -> str:
+    """``mean [lo, hi]``: its 95 % interval, or with ``verdict`` the (1 − α) interval that decided it."""
     if not num or num.get("mean") is None:
         return "n/a"
-    lo, hi = num["ci"]
+    lo, hi = (verdict or num)["ci"] or (None, None)
     ends = ", ".join("n/a" if v is None else f"{v:.4g}" for v in (lo, hi))
     return f"{num['mean']:.4g} [{ends}]"
 
@@ -183,18 +184,22 @@ def render_page(doc: dict, figures: Sequence[Figure]) -> str:
              f"<h1>Do the gradients of <code>{html.escape(doc['target'])}</code> shatter at initialization?</h1>",
              '<p class="note">Written by <code>python -m montecarlo.probe</code> (the paper: Balduzzi et al., '
              "The Shattered Gradients Problem, ICML 2017); every number is a mean over independent "
-             "initializations with its 95 % interval.</p>",
+             "initializations with its 95 % interval, except beside a verdict, where the interval is the "
+             f"(1 − α) one that decided it (α = {doc['alpha']['each']:.2g} each, family-wise "
+             f"{doc['alpha']['fwer']:g} over {doc['alpha']['comparisons']} comparisons).</p>",
              "<h2>Findings</h2><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in doc["summary"]) + "</ul>"]
     if doc["notes"]:
         parts.append("<ul>" + "".join(f'<li class="note">{html.escape(n)}</li>' for n in doc["notes"]) + "</ul>")
-    headers = ["layer", "type", "units", "d", "correlation [95 % CI]", f"white band ±{doc['white_band']['delta']:g}"]
+    level = 1 - doc["alpha"]["each"]
+    headers = ["layer", "type", "units", "d", f"correlation [{level:.2%} CI, the one that decided]",
+               f"white band ±{doc['white_band']['delta']:g}"]
     wide = bool(theory and theory["infinite_width"] is not None)
     if theory:
         headers += ["path model"] + (["infinite width"] if wide else [])
     headers += ["active", "co-active", "always on", "always off"]
     rows = []
     for r in doc["layers"]:
-        row = [r["name"], r["type"], str(r["units"]), str(r["depth"]), _num(r["correlation"]),
+        row = [r["name"], r["type"], str(r["units"]), str(r["depth"]), _num(r["correlation"], r["white_band"]),
                _verdict_cell(r["white_band"])]
         if theory:
             row.append(_verdict_cell(r["theory"]["path"], r["theory"]["path"]["value"]))

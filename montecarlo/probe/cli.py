@@ -215,7 +215,8 @@ def render_table(doc: dict[str, Any]) -> str:
              + f"; {model['class']}, {model['parameters']:,} parameters"]
     gates = {g["name"]: g for g in doc["gates"]}
     theory = doc.get("theory")
-    headers = ["layer", "d", "correlation [95% CI]", f"white |r|<={doc['white_band']['delta']:g}"]
+    level = f"{1 - doc['alpha']['each']:.4g}".rstrip("0")
+    headers = ["layer", "d", f"correlation [{float(level):.2%} CI]", f"white |r|<={doc['white_band']['delta']:g}"]
     wide = bool(theory and theory["infinite_width"] is not None)
     if theory:
         headers += ["path model"] + (["infinite width"] if wide else [])
@@ -229,7 +230,7 @@ def render_table(doc: dict[str, Any]) -> str:
     shown = _rows_shown(len(layers))
     for k in shown:
         r = layers[k]
-        row = [r["name"], r["depth"], interval_text(r["correlation"]), _cell(r["white_band"])]
+        row = [r["name"], r["depth"], interval_text(r["correlation"], r["white_band"]), _cell(r["white_band"])]
         if theory:
             row.append(_cell(r["theory"]["path"], r["theory"]["path"]["value"]))
             if wide:

@@ -244,8 +244,9 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
-def interval_text(num: dict) -> str:
-    lo, hi = num["ci"]
+def interval_text(num: dict, verdict: dict | None = None) -> str:
+    """``mean [lo, hi]``: the 95 % interval, or — with ``verdict`` — the ``(1 − α)`` interval that decided it."""
+    lo, hi = (verdict or num)["ci"] or (math.nan, math.nan)
     return f"{_fmt(num['mean'])} [{_fmt(lo)}, {_fmt(hi)}]"
 
 
@@ -267,10 +268,10 @@ def summary(doc: dict) -> list[str]:
         leave = [r for r in beyond if r["white_band"]["verdict"] == DEPARTS]
         open_ = [r for r in beyond if r["white_band"]["verdict"] == UNDECIDED]
         text = (f"Gradients reach the white-noise band (|correlation| <= {band:g}) at {first['name']} "
-                f"(d = {first['depth']}: {interval_text(first['correlation'])})")
+                f"(d = {first['depth']}: {interval_text(first['correlation'], first['white_band'])})")
         if leave:
             text += (f", but {len(leave)} layer(s) farther from the output lie outside it (e.g. {leave[-1]['name']}, "
-                     f"d = {leave[-1]['depth']}: {interval_text(leave[-1]['correlation'])})")
+                     f"d = {leave[-1]['depth']}: {interval_text(leave[-1]['correlation'], leave[-1]['white_band'])})")
         elif beyond:
             text += (f"; of the {len(beyond)} layer(s) farther from the output none lies outside it"
                      + (f" ({len(open_)} undecided)" if open_ else ""))
@@ -278,13 +279,13 @@ def summary(doc: dict) -> list[str]:
     elif not undecided:
         out.append(f"Gradients never reach the white-noise band (|correlation| <= {band:g}): every layer lies "
                    f"outside it, down to {deepest['name']} (d = {deepest['depth']}: "
-                   f"{interval_text(deepest['correlation'])}).")
+                   f"{interval_text(deepest['correlation'], deepest['white_band'])}).")
     else:
         correlated = [r for r, v in zip(by_depth, verdicts) if v == DEPARTS]
         out.append(f"Gradients are not shown to reach the white-noise band (|correlation| <= {band:g}): "
                    + (f"they lie outside it up to d = {correlated[-1]['depth']}, " if correlated else "")
                    + f"{len(undecided)} layer(s) are undecided{decide_text}, down to {deepest['name']} "
-                   f"(d = {deepest['depth']}: {interval_text(deepest['correlation'])}).")
+                   f"(d = {deepest['depth']}: {interval_text(deepest['correlation'], deepest['white_band'])}).")
     if doc.get("theory"):
         th = doc["theory"]
         for model, label in (("path", "path model"), ("infinite_width", "infinite width")):
@@ -307,7 +308,7 @@ def summary(doc: dict) -> list[str]:
                      "neither white nor brown noise" if all(x["verdict"] == DEPARTS for x in v.values()) else
                      "undecided between the noise bands")
             out.append(f"Along the {path['kind']} path the spectral exponent of df/dt is "
-                       f"{interval_text(path['exponent'])} (white noise 0, brown 2): {looks}.")
+                       f"{interval_text(path['exponent'], v.get('white'))} (white noise 0, brown 2): {looks}.")
     ig = doc["input_gradients"]
     base = ig["baselines"]
     out.append(f"Input gradients over a minibatch of {ig['batch_size']}: relative effective rank "
