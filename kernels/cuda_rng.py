@@ -174,7 +174,10 @@ def _box_muller(w):
     series = _fadd(_T3, _fmul(s2, series))
     series = _fadd(_F1, _fmul(s2, series))
     ln_m = _fmul(_fmul(_F2, s), series)
-    r = _fsqrt(max(_fmul(_FM2, _fadd(_fmul(e, _LN2), ln_m)), _F0))
+    r2 = _fmul(_FM2, _fadd(_fmul(e, _LN2), ln_m))
+    # max(r2, 0) with the CPU's semantics (r2 itself unless 0 > r2, so −0.0 stays −0.0); numba.cuda
+    # fails to compile max() of two float32 here, hence the conditional
+    r = _fsqrt(_F0 if r2 < _F0 else r2)  # noqa: FURB136
     # θ = (π/2)(q + g): the quadrant q from the top 2 bits of lo, g from the other 30
     q = lo >> _U30
     g = _fadd(_fmul(np.float32(np.int32(lo & _MASK30) - _I2P29), _2M30), _2M31)
