@@ -5,6 +5,10 @@ torch is imported inside the functions, so ``import kernels`` never imports it. 
 ``"cpu"`` or ``"cuda"`` (or ``"cuda:1"`` …); ``dtype`` float32 (default) or float64.  Results
 come back as numpy arrays.  No autograd: the backward pass is written out, exactly as in
 :mod:`kernels.reference`, so it runs under ``torch.inference_mode``.
+
+On CUDA, forward mode (:func:`input_derivative`) given the lazy weights of the 1-D grid draws them on
+the device with the counter-based generator of :mod:`kernels.cuda_rng` — the same bits as the host
+would draw — so no ``S·L·N²`` floats cross the bus (:func:`drawn_on_device`).
 """
 from __future__ import annotations
 
@@ -87,11 +91,10 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
     """Same contract as :func:`kernels.reference.input_derivative` (forward mode): per block one
     ``torch.bmm`` of ``Z_l`` with ``[φ(u) | φ'(u) ⊙ du]`` over the chunk."""
     torch = _torch()
-    weights = dense_weights(weights)
     S, L, N, M = check_plan_inputs(plan, weights, readout, inputs, tangent)
     td = _dtype(dtype)
     with torch.inference_mode():
-        W = torch.as_tensor(np.ascontiguousarray(weights)).to(device=device, dtype=td)
+        W = _weights_on(weights, device, td)
         x = torch.as_tensor(np.ascontiguousarray(inputs)).to(device=device, dtype=td)
         dx = torch.as_tensor(np.ascontiguousarray(tangent)).to(device=device, dtype=td)
         v = torch.as_tensor(np.ascontiguousarray(readout)).to(device=device, dtype=td)
@@ -122,6 +125,26 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
         active_np = torch.stack(actives, dim=1).cpu().numpy() if want_active else None
     raise_if_nonfinite(out[:, None, None, :], ok_np, "input")  # forward failures are reported first
     return out, active_np
+
+
+def drawn_on_device(weights, device: str) -> bool:
+    """True when ``weights`` is a lazy Gaussian source (:class:`montecarlo.sampling.LazyWeights`) and
+    ``device`` is numba's current CUDA device: the weights are then drawn there
+    (:func:`kernels.cuda_rng.torch_weights`, the same bits as the host's) instead of on the host
+    and copied.  Orthogonal weights are made on the host (a QR per matrix)."""
+    return (device in ("cuda", "cuda:0") and hasattr(weights, "fill_layer")
+            and hasattr(weights, "keys") and not weights.orthogonal)
+
+
+def _weights_on(weights, device: str, td):
+    """The (S, L, N, N) weights as a tensor of dtype ``td`` on ``device``."""
+    torch = _torch()
+    if drawn_on_device(weights, device):
+        from . import cuda_rng
+        _, L, N, _ = weights.shape
+        W, _ = cuda_rng.torch_weights(weights.keys, L, N, device)
+        return W.contiguous().to(dtype=td)   # the host path's layout, so the products' bits match it too
+    return torch.as_tensor(np.ascontiguousarray(dense_weights(weights))).to(device=device, dtype=td)
 
 
 def _norm_backward(h, norm, bn_backward, inv_std, y):

@@ -218,3 +218,31 @@ def test_device_networks_reach_torch_without_a_copy(expected):
     Wc, vc = sampling.sample_weights(seed, range(nets[0], nets[-1] + 1), depth, width)
     assert W.is_cuda and W.shape == Wc.shape and not W.is_contiguous()       # a transposed view
     assert np.array_equal(W.cpu().numpy(), Wc) and np.array_equal(v.cpu().numpy(), vc)
+
+
+def test_torch_cuda_forward_mode_draws_lazy_gaussian_weights_on_the_device():
+    from kernels import torch_kernel
+    lazy = sampling.LazyWeights(5, range(2), 2, 6)
+    assert torch_kernel.drawn_on_device(lazy, "cuda") and torch_kernel.drawn_on_device(lazy, "cuda:0")
+    assert not torch_kernel.drawn_on_device(lazy, "cpu") and not torch_kernel.drawn_on_device(lazy, "cuda:1")
+    assert not torch_kernel.drawn_on_device(lazy.materialize(), "cuda")
+    assert not torch_kernel.drawn_on_device(sampling.LazyWeights(5, range(2), 2, 6, orthogonal=True), "cuda")
+
+
+@pytest.mark.cuda
+def test_cuda_forward_mode_on_device_weights_is_the_host_weights_result():
+    _need_device()
+    from kernels import BackendUnavailable, LayerPlan, get_kernel
+    try:
+        kernel = get_kernel("cuda")
+    except BackendUnavailable as e:
+        pytest.skip(str(e))
+    seed, nets, L, N, M = 3, range(4), 4, 32, 16
+    plan = LayerPlan(np.full(L, 0.0), np.full(L, np.sqrt(2.0 / N)), first_norm="none")
+    lazy = sampling.LazyWeights(seed, nets, L, N)
+    x0 = sampling.sample_grid_inputs(seed, nets, N, sampling.grid_points(M), 1.0)
+    on_device, _ = kernel.input_derivative(plan, lazy, lazy.readout, x0, np.ones_like(x0))
+    from_host, _ = kernel.input_derivative(plan, lazy.materialize(), lazy.readout, x0, np.ones_like(x0))
+    assert np.array_equal(on_device, from_host)        # same weights bits and layout, same products
+    ref, _ = get_kernel("numpy").input_derivative(plan, lazy.materialize(), lazy.readout, x0, np.ones_like(x0))
+    assert np.allclose(on_device, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
