@@ -45,7 +45,7 @@ sines of a block swapped, one FMA in the series) are caught by the same comparis
 runs the integer code as written, but the float side through its numpy stand-ins; that the
 libdevice intrinsics give the same bits — and that libNVVM compiles the integer halves without
 surprises — is checked by the ``cuda``-marked tests on a real device (skipped without one;
-``montecarlo/bench/gpu_check.sh`` runs them).
+``python -m montecarlo.bench.gpu_check`` runs them).
 
 Importing this module imports ``numba.cuda`` (no device is needed until a kernel is launched);
 torch only inside :func:`torch_weights`.

@@ -190,7 +190,7 @@ def _need_device():
     from numba import cuda
     if not cuda.is_available():
         pytest.skip("no CUDA device (numba.cuda.is_available() is False): the simulator tests above "
-                    "stand in; montecarlo/bench/gpu_check.sh runs these when a GPU is lent")
+                    "stand in; python -m montecarlo.bench.gpu_check runs these when a GPU is lent")
     from kernels import cuda_rng
     return cuda_rng
 
