@@ -24,6 +24,7 @@ ARCH_STYLE = {  # colour, marker, label
     "crelu-he": (OKABE_ITO["orange"], "s", "CReLU, He-init"),
     "relu-he": (OKABE_ITO["purple"], "v", "ReLU, He-init"),
     "resnet": (OKABE_ITO["green"], "D", "resnet"),
+    "prelu-ll": (OKABE_ITO["sky"], "^", "PReLU, LL-init"),
 }
 DEPTH_STYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))]
 CHANCE = 0.1

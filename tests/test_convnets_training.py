@@ -94,7 +94,7 @@ def test_ll_init_thin_net_is_linear_at_init_and_he_init_is_not():
             lhs, rhs = net(a * x + b * y), a * net(x) + b * net(y)
         return float((lhs - rhs).abs().max() / rhs.abs().max())
 
-    assert defect("crelu-ll") < 1e-12
+    assert defect("crelu-ll") < 1e-12 and defect("prelu-ll") < 1e-12  # PReLU with a = 1: the other LL-init (§5)
     assert defect("crelu-he") > 1e-3 and defect("relu-he") > 1e-3
 
 

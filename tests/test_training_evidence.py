@@ -68,3 +68,12 @@ def test_it_counts_one_test_when_decided():
 def test_diverged_runs_are_not_paired():
     e = _decide({("crelu-ll", 50): [0.6, None, 0.61], ("crelu-he", 50): [0.2, 0.21, 0.2]})
     assert e["verdict"] == UNDECIDED  # a diverged seed leaves a hole: decide_exceeds refuses non-finite sets
+
+
+def test_the_prelu_claim_names_the_architectures_it_needs():
+    claim = get_claim("sec5-prelu")
+    e = TE.claim_entry(claim, [], 1e-3, "s.sqlite")
+    assert e["verdict"] == NOT_APPLICABLE
+    assert "python -m montecarlo.convnets.train --archs crelu-ll,prelu-ll --store s.sqlite" in e["note"]
+    doc = _document({("crelu-ll", 20): [0.5, 0.52, 0.51], ("prelu-ll", 20): [0.3, 0.33, 0.31]})
+    assert TE.claim_entry(claim, [_entry(doc)], 0.05, "s.sqlite")["verdict"] == HOLDS

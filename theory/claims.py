@@ -627,6 +627,14 @@ def _build() -> tuple[Claim, ...]:
               Observable("cifar10-training", "test_accuracy", None, (), rule=TrainingRule(
                   "crelu-ll", "crelu-he", 0.05, "LL-init at least 5 points of test accuracy above He init")),
               kind="empirical"),
+        Claim("sec5-prelu", "§5", "The LL-init is more effective on the CReLU-based architecture than on the "
+              "PReLU-based one (a = 1 at initialization).",
+              (EMPIRICAL, "the paper's 'preliminary experiments, not shown'; CIFAR-10, the thin convnets of python -m "
+                          "montecarlo.convnets.train --archs crelu-ll,prelu-ll (same depths, parameter parity)"),
+              None, (),
+              Observable("cifar10-training", "test_accuracy", None, (), rule=TrainingRule(
+                  "crelu-ll", "prelu-ll", 0.0, "any difference in the CReLU net's favour")),
+              kind="empirical"),
         Claim("gradnorm-depth", "§4, Fig. 5d", "Normalized average gradient norms decay much faster with depth "
               "for feedforward nets than for resnets.",
               (EMPIRICAL, "feedforward vs resnet (beta = 0.1), BN in both, at initialization; depends on the "

@@ -1,4 +1,4 @@
-"""The thin convnets of Fig. 6 (§5.1): CReLU with the LL-init, CReLU and ReLU with He-init, resnet.
+"""The thin convnets of Fig. 6 (§5.1): CReLU with the LL-init, CReLU and ReLU with He-init, resnet (and §5's PReLU LL-init).
 
 The paper trains thin rectifier convnets of depths up to 198 on CIFAR-10 (its appendix A4 with the
 exact layout is not available, so this is our reading of §5.1, written once for all four
@@ -32,6 +32,10 @@ extent reduction".  ``ρ`` per architecture:
 * ``crelu-he``: the same CReLU net, every kernel He-Gaussian ``N(0, 2/fan_in)``, ``fan_in = 9 ·
   2·w_in`` (:func:`.models.he_init_`), halves not mirrored.
 * ``relu-he``: ``ρ = relu``, He-Gaussian kernels.
+* ``prelu-ll``: §5's alternative LL-init: ``ρ`` = PReLU with one learnable slope per module, ``a = 1``
+  at initialization (the identity), every kernel the orthogonal centre-tap kernel (not mirrored:
+  a PReLU conv reads ``w_in`` channels), the ReLU nets' widths.  Linear at initialization, as
+  ``crelu-ll``; the paper reports it "less effective" than the CReLU net (§5, not shown there).
 * ``resnet``: the ``relu-he`` net plus identity skips around every two modules (pre-activation
   order, He et al. 2016a).  ``β`` rescales the residual branch (Szegedy et al. 2016, the paper's
   eq. 2 with α = 1; default :data:`.specs.DEFAULT_BETA` = 0.1, the paper's Fig. 1/5 value).  At a
@@ -124,7 +128,8 @@ class ThinNet(nn.Module):
         layers = []
         for spec in self.layout:
             conv = nn.Conv2d(mult * spec.c_in, spec.c_out, kernel_size=3, stride=spec.stride, padding=1, bias=False)
-            layers.append(nn.Sequential(CReLU() if self.crelu else nn.ReLU(), conv))
+            rho = CReLU() if self.crelu else nn.PReLU(num_parameters=1, init=1.0) if arch == "prelu-ll" else nn.ReLU()
+            layers.append(nn.Sequential(rho, conv))
         self.layers = nn.ModuleList(layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(self.widths[-1], num_classes)
@@ -133,6 +138,10 @@ class ThinNet(nn.Module):
                 self.stem.weight.copy_(orthogonal_centre_kernel(self.widths[0], in_channels, generator))
                 for spec, conv in zip(self.layout, self.convs()):
                     conv.weight.copy_(mirrored(orthogonal_centre_kernel(spec.c_out, spec.c_in, generator)))
+            elif arch == "prelu-ll":
+                self.stem.weight.copy_(orthogonal_centre_kernel(self.widths[0], in_channels, generator))
+                for spec, conv in zip(self.layout, self.convs()):
+                    conv.weight.copy_(orthogonal_centre_kernel(spec.c_out, spec.c_in, generator))
             else:
                 he_init_(self.stem, generator)
                 for conv in self.convs():

@@ -21,6 +21,7 @@ from theory.decision import NOT_APPLICABLE, UNDECIDED, decide_exceeds, networks_
 
 from .documents import FIG6_KIND
 from .evidence import fill_row
+from .specs import FIG6_TRAINING_ARCHS
 
 COMMAND = "python -m montecarlo.convnets.train"
 WORDS = VERDICT_WORDS["reproduction"]
@@ -79,6 +80,8 @@ def claim_entry(claim: Claim, stored: Sequence[dict], alpha: float, store_path: 
     rule: TrainingRule = claim.observable.rule
     entry = _choose(stored, rule)
     where = f" --store {store_path}" if store_path else ""
+    if not {rule.treatment, rule.control} <= set(FIG6_TRAINING_ARCHS):  # not trained by default: name them
+        where = f" --archs {rule.treatment},{rule.control}" + where
     if entry is None:
         note = (f"not measured: no {FIG6_KIND} document with {rule.treatment} and {rule.control} "
                 + (f"in {store_path}" if store_path else "(no results store was read)")
