@@ -71,11 +71,14 @@ from scipy import stats
 from theory.claims import DEPTH_EXPONENT, VERDICT_WORDS, Claim, Control, Precision, printed_precision
 from theory.decision import (DEPARTS, HOLDS, HOLDS_APPROXIMATELY, NOT_APPLICABLE, SUPPORTED, UNDECIDED, Verdict,
                              combine, critical_t, decide, decide_direction, networks_needed)
+from theory.derivations import shallow_increment_gaussianity
 from theory.infinite_width import infinite_width_moments
 from theory.pathsum import path_moments
 from theory.specs import NetworkSpec
 
 from .estimators import Estimate
+from .observables import INCREMENT_WINDOW
+from .sampling import grid_points
 from .runner import estimate
 
 PATH, REAL, INFINITE_WIDTH, CONTROL = "path", "real", "infinite_width", "control"
@@ -273,6 +276,9 @@ def _empirical_comparisons(claim: Claim, settings: Settings) -> list[Comparison]
         return [c(depth=d, predicted=float(claim.stated), precision=obs.precision, point=False) for d in obs.depths]
     if obs.quantity == "coactivation":
         return [c(depth=obs.depths[-1], predicted=0.0, kind="trend", direction=+1)]
+    if obs.quantity == "increment_gaussianity":  # A1: the exact finite-width form, pooled as measured
+        exact = shallow_increment_gaussianity(obs.spec.width, obs.spec.bias_std, grid_points(), INCREMENT_WINDOW)
+        return [c(depth=1, predicted=exact, precision=obs.precision)]
     if obs.quantity == "spectral_exponent" or obs.quantity in FIG4_QUANTITIES:
         depth = obs.spec.depth if obs.quantity == "spectral_exponent" else obs.depths[-1]
         if obs.above:
@@ -287,6 +293,8 @@ def _estimate_of(result: Any, cmp: Comparison) -> Estimate:
         return getattr(result, GATE_QUANTITIES[cmp.quantity])[cmp.depth - 1]
     if cmp.experiment == "pairs" or cmp.quantity in FIG4_QUANTITIES:
         return getattr(result, cmp.quantity)[cmp.depth - 1]
+    if cmp.quantity == "increment_gaussianity":
+        return result.increment_gaussianity
     return result.spectral_exponent  # the noise claims: one exponent per network
 
 

@@ -37,6 +37,7 @@ bit-identical results to one uninterrupted run.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
@@ -356,6 +357,35 @@ def mean_run_length(runs: np.ndarray) -> np.ndarray:
     return (runs * lengths).sum(axis=1) / np.maximum(runs.sum(axis=1), 1)
 
 
+#: the central part of the grid where A1's increments are pooled: both ends of a step within |t| <= 1
+INCREMENT_WINDOW = 1.0
+
+
+def increment_gaussianity(moments: "StreamingMoments", grid: np.ndarray, window: float = INCREMENT_WINDOW) -> Estimate:
+    """How far the increments ``Δ_k = y(t_{k+1}) − y(t_k)`` of ``df/dx`` along the grid are from Gaussian:
+
+        G = mean over the steps k inside ``|t| <= window`` of  E[Δ_k⁴] / (3 E[Δ_k²]²) − 1,
+
+    a third of the excess kurtosis (0 for a Gaussian), from ``moments`` of ``(Δ_k², Δ_k⁴)`` over
+    networks.  Its standard error is the delta method per step (gradient ``(−2 m₄/(3 m₂³), 1/(3 m₂²))``
+    against the covariance of ``(Δ², Δ⁴)``), pooled as if the steps were independent (they involve
+    disjoint sets of units; their counts are multinomial, correlated only at order ``p_k``).  Steps no
+    network moved on are left out (``E[Δ²] = 0``).  For the shallow net (A1) the exact value at width
+    ``N`` is the mean of ``(1 − p_k)/(N p_k)`` (:func:`theory.derivations.shallow_increment_gaussianity`).
+    """
+    inside = (np.abs(grid[:-1]) <= window) & (np.abs(grid[1:]) <= window)
+    m2, m4 = moments.mean[..., 0], moments.mean[..., 1]
+    use = inside & (m2 > 0)
+    if moments.n < 2 or not use.any():
+        return Estimate(math.nan, math.nan, moments.n)
+    cov = moments.covariance()[use]
+    a, b = m2[use], m4[use]
+    g = b / (3 * a ** 2) - 1
+    grad = np.stack([-2 * b / (3 * a ** 3), 1 / (3 * a ** 2)], axis=1)
+    var = np.einsum("ki,kij,kj->k", grad, cov, grad) / moments.n
+    return Estimate(float(g.mean()), float(math.sqrt(max(var.sum(), 0.0)) / use.sum()), moments.n)
+
+
 @dataclass
 class GridResult:
     """1-D grid observables: ACF by lag, normalized covariance matrix, activation statistics by block.
@@ -380,6 +410,7 @@ class GridResult:
     outer_share: list[Estimate] = field(default_factory=list)
     middle_share: list[Estimate] = field(default_factory=list)
     run_length: list[Estimate] = field(default_factory=list)
+    increment_gaussianity: Estimate | None = None  # A1: a third of the increments' excess kurtosis
 
     def to_dict(self) -> dict:
         runs = self.run_length_counts
@@ -391,6 +422,8 @@ class GridResult:
             "acf": {"lag": list(range(len(self.acf))), "values": [e.to_dict() for e in self.acf]},
             "mean_square_gradient": self.mean_square_gradient.to_dict(),
             "spectral_exponent": None if self.spectral_exponent is None else self.spectral_exponent.to_dict(),
+            "increment_gaussianity": None if self.increment_gaussianity is None else
+            self.increment_gaussianity.to_dict(),
             "gates": {"layer": list(range(1, len(self.active) + 1)),
                       "active": [e.to_dict() for e in self.active],
                       "coactive": [e.to_dict() for e in self.coactive],
@@ -557,6 +590,7 @@ class GridAccumulator:
         self.exponent = StreamingMoments((), 1)
         self.gates = StreamingMoments((L,), 2)
         self.fig4 = StreamingMoments((L,), 3)  # per network: outer share, middle share, mean run length
+        self.increments = StreamingMoments((M - 1,), 2)  # per network and grid step: Δ², Δ⁴ (A1)
         self.cov = np.zeros((M, M))
         self.levels = np.zeros((L, experiment.level_bins), dtype=np.int64)
         self.runs = np.zeros((L, M), dtype=np.int64)
@@ -576,6 +610,8 @@ class GridAccumulator:
             self.ms.add(row[col["ms"]])
             self.exponent.add(row[col["exponent"]])
             z = row[col["z"]]
+            step = np.diff(z)
+            self.increments.add(np.stack([step ** 2, step ** 4], axis=1))
             self.cov += (np.outer(z, z) / row[col["zz"]][0] - self.cov) / self.acf.n
             self.gates.add(row[col["props"]].reshape(L, 2))
             levels, runs = row[col["levels"]].reshape(L, -1), row[col["runs"]].reshape(L, -1)
@@ -591,7 +627,8 @@ class GridAccumulator:
         return GridResult(e.spec, e.model, seed, t, self.acf.estimate(0), self.ms.estimate(0, scale),
                           self.cov.copy(), self.gates.estimate(0), self.gates.estimate(1),
                           self.levels.copy(), self.runs.copy(), self.exponent.estimate(0),
-                          self.fig4.estimate(0), self.fig4.estimate(1), self.fig4.estimate(2))
+                          self.fig4.estimate(0), self.fig4.estimate(1), self.fig4.estimate(2),
+                          increment_gaussianity(self.increments, t))
 
 
 def grid(spec: NetworkSpec, *, model: str = "real", nets: int = 20, seed: int = 0, batch: int = 4,

@@ -127,3 +127,27 @@ def test_threads_do_not_change_a_bit():
         evidence.run(comparisons, dataclasses.replace(settings, threads=threads), alpha=1e-3)
         return [(c.column, c.depth, c.verdict.estimate, c.verdict.stderr, c.verdict.verdict) for c in comparisons]
     assert estimates(1) == estimates(2)
+
+
+def test_increment_gaussianity_recovers_the_binomial_law_and_gaussian_zero():
+    """A1's statistic on simulated shallow-net gradients (exact law (1 - p)/(N p)) and on Gaussian paths (0)."""
+    from montecarlo.estimators import StreamingMoments
+    from montecarlo.observables import increment_gaussianity
+    from montecarlo.sampling import grid_points
+    from theory.derivations import shallow_increment_gaussianity
+    rng = np.random.default_rng(3)
+    grid, N, nets = grid_points(64), 50, 3000
+    shallow, gaussian = StreamingMoments((63,), 2), StreamingMoments((63,), 2)
+    for _ in range(nets):
+        b, w = rng.normal(size=N), rng.normal(0, 1 / math.sqrt(N), N)
+        y = (w[None, :] * (grid[:, None] > b[None, :])).sum(axis=1)  # f'(x) = sum_i w_i 1[x > b_i]
+        g = np.cumsum(rng.normal(size=64))
+        for acc, path in ((shallow, y), (gaussian, g)):
+            step = np.diff(path)
+            acc.add(np.stack([step ** 2, step ** 4], axis=1))
+    est = increment_gaussianity(shallow, grid)
+    exact = shallow_increment_gaussianity(N, 1.0, grid, 1.0)
+    assert abs(est.mean - exact) < 4 * est.stderr, (est, exact)
+    zero = increment_gaussianity(gaussian, grid)
+    assert abs(zero.mean) < 4 * zero.stderr
+    assert abs(est.mean - 2 * exact) > 4 * est.stderr  # a wrong constant is told apart

@@ -368,6 +368,10 @@ def _typical(spec: NetworkSpec, quantity: str, depths=_TYPICAL_DEPTHS, note: str
     return Observable("typical_pairs", quantity, spec, tuple(depths), note, precision, printed)
 
 
+#: the width and a grid step's probability of holding a unit's bias (A1's increments)
+_N_UNITS, _P_STEP = sp.Symbol("N", positive=True), sp.Symbol("p", positive=True)
+
+
 def _build() -> tuple[Claim, ...]:
     ff = FeedforwardSpec(depth=10, width=200, weight_gain=2.0, norm="none")
     res = ResnetSpec(depth=10, width=200, alpha=1.0, beta=1.0, norm="none")
@@ -528,6 +532,19 @@ def _build() -> tuple[Claim, ...]:
               Observable("grid", "spectral_exponent", shallow, (1,), "brown noise: spectral exponent 2", NOISE_BAND,
                          target=BROWN_EXPONENT),
               D.derive_shallow),
+        Claim("a1-increments", "§1.1, A1", "The shallow net's gradient converges to a Gaussian process as N grows: "
+              "at width N an increment over a step where a unit's bias falls with probability p has a third of an "
+              "excess kurtosis (1 - p)/(N p), which vanishes as N -> oo.",
+              (GAUSSIAN_WEIGHTS, "biases b ~ N(0, sigma_b^2), input weights v = 1; exact at every width"),
+              (1 - _P_STEP) / (_N_UNITS * _P_STEP),
+              (Check("E[D^4]/(3 E[D^2]^2) - 1 from the binomial count of units per step",
+                     lambda: D.derive_shallow_increments().result["gaussianity"], (1 - _P_STEP) / (_N_UNITS * _P_STEP)),
+               Check("Gaussian as N -> oo", lambda: D.derive_shallow_increments().result["wide_limit"], sp.Integer(0))),
+              Observable("grid", "increment_gaussianity", shallow, (1,),
+                         "pooled over the grid steps inside |x| <= 1 (mean of the exact form over the same steps)",
+                         MOMENT_FORM),
+              D.derive_shallow_increments,
+              controls=(Control("1/(N p) instead of (1 - p)/(N p)", 1 / (_N_UNITS * _P_STEP)),)),
         Claim("deep-ff-white", "§1.1, Fig. 2a", "The ACF of df/dx on the 1-D grid approaches that of white noise "
               "as feedforward nets deepen.",
               (EMPIRICAL,), None, (),

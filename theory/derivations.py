@@ -342,3 +342,41 @@ def shallow_covariance(x: float, x_prime: float, bias_std: float, weight_gain: f
     cov = sp.N(res["covariance"].subs({**subs, S.x: x, S.xp: x_prime}), 30)
     return {"variance": var_x, "variance_x_prime": var_xp, "covariance": cov,
             "correlation": cov / sp.sqrt(var_x * var_xp)}
+
+
+@lru_cache(maxsize=None)
+def derive_shallow_increments() -> Derivation:
+    """A1 at finite width: how far the increments of the shallow net's ``f'`` are from Gaussian.
+
+    Between grid points ``x < x'`` the increment is ``Δ = f'(x') − f'(x) = Σ_i w_i 1[x < b_i ≤ x']``:
+    a sum of ``K`` independent ``N(0, c/N)`` weights, ``K ~ Binomial(N, p)`` the units whose bias
+    falls in ``(x, x']`` (``p = Φ(x'/σ_b) − Φ(x/σ_b)``).  Conditionally on ``K`` it is Gaussian, so
+    ``E[Δ²] = (c/N) E[K]`` and ``E[Δ⁴] = 3 (c/N)² E[K²]``, whence
+
+        E[Δ⁴] / (3 E[Δ²]²) − 1 = (1 − p)/(N p)     (a third of the excess kurtosis),
+
+    exact at every width and → 0 as ``N → ∞`` at fixed ``p``: the increments become Gaussian, as
+    Donsker's theorem (A1) says the whole process does.
+    """
+    d = Derivation("Shallow net: the increments of f' along the grid at finite width (A1)")
+    N, p, c = sp.Symbol("N", positive=True), sp.Symbol("p", positive=True), S.c
+    mean_k = d.say("E[K] for K ~ Binomial(N, p)", N * p)
+    second_k = d.say("E[K^2] = Var K + (E K)^2", N * p * (1 - p) + (N * p) ** 2)
+    m2 = d.say("E[Delta^2] = (c/N) E[K] (K weights of variance c/N, given K)", c / N * mean_k)
+    m4 = d.say("E[Delta^4] = 3 (c/N)^2 E[K^2] (a Gaussian's fourth moment, given K)", 3 * (c / N) ** 2 * second_k)
+    g = d.say("E[Delta^4] / (3 E[Delta^2]^2) - 1", sp.simplify(m4 / (3 * m2 ** 2) - 1))
+    d.result.update(gaussianity=g, width=N, step_probability=p, wide_limit=sp.limit(g, N, sp.oo))
+    return d
+
+
+def shallow_increment_gaussianity(width: int, bias_std: float, grid, window: float) -> float:
+    """The exact ``G`` of :func:`derive_shallow_increments` averaged over the grid steps with both
+    ends inside ``|x| <= window`` (the steps :func:`montecarlo.observables.increment_gaussianity`
+    pools): ``mean_k (1 − p_k)/(N p_k)``, ``p_k = Φ(x_{k+1}/σ_b) − Φ(x_k/σ_b)``."""
+    import math
+    form = sp.lambdify((sp.Symbol("N", positive=True), sp.Symbol("p", positive=True)),
+                       derive_shallow_increments().result["gaussianity"])
+    phi = [0.5 * (1 + math.erf(float(x) / (bias_std * math.sqrt(2)))) for x in grid]
+    values = [form(width, phi[k + 1] - phi[k]) for k in range(len(phi) - 1)
+              if abs(grid[k]) <= window and abs(grid[k + 1]) <= window]
+    return float(sum(values) / len(values))
