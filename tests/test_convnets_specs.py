@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from montecarlo.convnets import documents as CD
-from montecarlo.convnets.specs import (FIG5_ARCHS, FIG5_BN_ARCHS, PAPER_DEPTHS, PLAIN_ARCHS, TRAINING_ARCHS,
+from montecarlo.convnets.specs import (FIG5_ARCHS, FIG6_TRAINING_ARCHS, FIG5_BN_ARCHS, PAPER_DEPTHS, PLAIN_ARCHS, TRAINING_ARCHS,
                                        TRAINING_FULL_PRESET, TRAINING_MIN_DEPTH, Fig5Config, TrainConfig,
                                        TrainingPlan, fig5_options, training_options)
 from theory.options import BN_BACKWARDS
@@ -48,7 +48,9 @@ def test_lazy_package_exports_the_functions_even_after_their_submodule_loads():
 def test_one_tuple_per_purpose():
     assert FIG5_ARCHS == FIG5_BN_ARCHS + PLAIN_ARCHS  # the index is part of the networks' seeds
     assert FIG5_ARCHS == ("feedforward", "resnet", "crelu-ll", "prelu-ll", "crelu-he", "relu-he")
-    assert TRAINING_ARCHS == ("crelu-ll", "crelu-he", "relu-he", "resnet")
+    assert TRAINING_ARCHS[:4] == ("crelu-ll", "crelu-he", "relu-he", "resnet")  # appended only: seeds keep
+    assert TRAINING_ARCHS == ("crelu-ll", "crelu-he", "relu-he", "resnet", "prelu-ll")
+    assert FIG6_TRAINING_ARCHS == TRAINING_ARCHS[:4] and TrainingPlan().archs == FIG6_TRAINING_ARCHS
     assert PAPER_DEPTHS == (2, 4, 10, 24, 50) and Fig5Config().depths == PAPER_DEPTHS
     assert Fig5Config().bn_backward == "through" and "through" in BN_BACKWARDS
     assert CD.DEFAULT_SETTING == ("cross_entropy", "through")
