@@ -46,7 +46,7 @@ degrees of freedom, Fieller's interval for a correlation (a ratio of means; the 
 interval under-covers, :mod:`montecarlo.estimators`).  The sentence prints that interval and ``δ``.
 
 **Sequential sampling.**  A pilot of ``pilot_nets`` networks per group (experiment, spec, model);
-then, up to ``max_rounds`` times, the group grows to the number of networks that every member
+then, up to ``max_rounds − 1`` times, the group grows to the number of networks that every member
 wants, capped by ``max_nets`` and a floating-point budget: a member wants enough networks that
 its interval clears the nearest edge of its band with probability ``power`` (planned with the
 same ``t`` quantile that decides, on an upper confidence bound of the per-network sd — Stein's
@@ -54,7 +54,10 @@ two-stage idea), and, when its difference from a point claim is within ``ambigui
 critical value (holds vs holds approximately hangs on the seed), enough that the difference is
 either clearly significant or not.  Stored chunks are reused, so the rounds cost only the
 networks they add.  When the cap binds the verdict may be *undecided* — with the number of
-networks that would decide it — never *holds* without the precision.
+networks that would decide it — never *holds* without the precision.  A round at most multiplies a
+group's networks by ``growth`` (a pilot estimate that happens to sit near a band's edge asks for
+thousands of networks; the next round's estimate, from four times as many, usually does not), and a
+negative control stops asking for networks once one of its depths rejects it.
 """
 from __future__ import annotations
 
@@ -89,13 +92,14 @@ class Settings:
     """How hard a run looks.  ``alpha`` is the family-wise false-alarm rate of the whole run."""
 
     alpha: float = 1e-3
-    power: float = 0.99  # of each comparison's interval clearing its band's nearest edge (sizing)
+    power: float = 0.95  # of each comparison's interval clearing its band's nearest edge (sizing)
     ambiguity: float = 2.0  # |z| within this of the critical value: sample on (holds vs approximately)
     pilot_nets: int = 24
     max_nets: int = 3000
-    flops_per_run: float = 1.5e11  # caps the networks of one group: nets <= flops_per_run / flops(net)
+    flops_per_run: float = 1e11  # caps the networks of one group: nets <= flops_per_run / flops(net)
     grid_nets: int = 24
-    max_rounds: int = 6
+    max_rounds: int = 5
+    growth: int = 4  # a round at most multiplies a group's networks by this (the estimate that plans it is re-read)
     precision_scale: float = 1.0  # every closed form's δ times this (--full: 0.5); printed numbers keep theirs
     pairs: int = 32
     threads: int = 0  # chunks computed on this many threads when no executor is given (0: every core); same bits
@@ -428,15 +432,23 @@ def _sample_group(key: tuple, members: list[Comparison], settings: Settings, alp
     result = _run_group(key, nets, settings, store, executor)
 
     def wanted_now() -> int:
-        return max((networks_wanted(c, result, alpha, settings) for c in members), default=nets)
+        return max((networks_wanted(c, result, alpha, settings) for c in members
+                    if not (c.column == CONTROL and _control_rejected(c, members, result, alpha))), default=nets)
     wanted = wanted_now()
     while rounds < settings.max_rounds and min(wanted, cap) > nets:
-        nets = min(wanted, cap)
+        nets = min(wanted, cap, nets * settings.growth)
         result = _run_group(key, nets, settings, store, executor)
         rounds += 1
         wanted = wanted_now()
     return {"key": key, "result": result, "nets": nets, "rounds": rounds, "wanted": wanted, "cap": cap,
             "pilot": pilot, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _control_rejected(control: Comparison, members: list[Comparison], result: Any, alpha: float) -> bool:
+    """Is this negative control already rejected at some depth (:func:`rejected`)?  Then its other
+    depths need no more networks: a control is rejected as soon as one depth detects its difference."""
+    same = [c for c in members if c.column == CONTROL and c.claim_id == control.claim_id and c.label == control.label]
+    return rejected([decide_comparison(c, result, alpha) for c in same])
 
 
 # ----------------------------------------------------------------------------- depth exponents
