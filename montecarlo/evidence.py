@@ -63,10 +63,12 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from scipy import stats
@@ -83,6 +85,7 @@ from .estimators import Estimate
 from .observables import INCREMENT_WINDOW
 from .sampling import grid_points
 from .runner import estimate
+from .store import Store
 
 PATH, REAL, INFINITE_WIDTH, CONTROL = "path", "real", "infinite_width", "control"
 
@@ -379,6 +382,10 @@ def run(comparisons: list[Comparison], settings: Settings, alpha: float,
     Every quantity that steers the sampling is a count (networks, flops), never a time, so the
     same seed gives the same run on any machine.
     """
+    if store is None:  # --no-store: a scratch store for this run only, so that a round reuses the last one's chunks
+        with tempfile.TemporaryDirectory(prefix="shattered-gradients-run-") as scratch:
+            with Store(Path(scratch) / "run.sqlite") as scratch_store:
+                return run(comparisons, settings, alpha, progress, scratch_store, executor)
     if executor is None and thread_count(settings) > 1:
         with ThreadPoolExecutor(thread_count(settings), thread_name_prefix="montecarlo") as pool:
             return run(comparisons, settings, alpha, progress, store, pool)
