@@ -125,7 +125,6 @@ def flops_per_network(experiment: str, spec: NetworkSpec, settings: Settings) ->
 def pilot_sd_upper(stderr: float, n: int, confidence: float = 0.95) -> float:
     """One-sided upper confidence bound on the per-network sd from ``n`` networks:
     ``sd · sqrt((n − 1)/χ²_{1−confidence, n−1})`` (sizing on the bound keeps the promised power)."""
-    from scipy import stats
     sd = stderr * math.sqrt(n)
     return sd * math.sqrt((n - 1) / stats.chi2.ppf(1 - confidence, n - 1)) if n > 1 else sd
 
@@ -439,8 +438,9 @@ def _sample_group(key: tuple, members: list[Comparison], settings: Settings, alp
     result = _run_group(key, nets, settings, store, executor)
 
     def wanted_now() -> int:
+        done = rejected_controls(members, result, alpha)
         return max((networks_wanted(c, result, alpha, settings) for c in members
-                    if not (c.column == CONTROL and _control_rejected(c, members, result, alpha))), default=nets)
+                    if not (c.column == CONTROL and (c.claim_id, c.label) in done)), default=nets)
     wanted = wanted_now()
     while rounds < settings.max_rounds and min(wanted, cap) > nets:
         nets = min(wanted, cap, nets * settings.growth)
@@ -451,11 +451,15 @@ def _sample_group(key: tuple, members: list[Comparison], settings: Settings, alp
             "pilot": pilot, "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def _control_rejected(control: Comparison, members: list[Comparison], result: Any, alpha: float) -> bool:
-    """Is this negative control already rejected at some depth (:func:`rejected`)?  Then its other
-    depths need no more networks: a control is rejected as soon as one depth detects its difference."""
-    same = [c for c in members if c.column == CONTROL and c.claim_id == control.claim_id and c.label == control.label]
-    return rejected([decide_comparison(c, result, alpha) for c in same])
+def rejected_controls(members: list[Comparison], result: Any, alpha: float) -> set[tuple[str, str]]:
+    """``(claim id, label)`` of the negative controls among ``members`` already rejected at some depth
+    (:func:`rejected`): their other depths need no more networks, a control being rejected as soon as
+    one depth detects its difference."""
+    verdicts: dict[tuple[str, str], list[Verdict]] = {}
+    for c in members:
+        if c.column == CONTROL:
+            verdicts.setdefault((c.claim_id, c.label), []).append(decide_comparison(c, result, alpha))
+    return {k for k, v in verdicts.items() if rejected(v)}
 
 
 # ----------------------------------------------------------------------------- depth exponents
@@ -493,20 +497,20 @@ def slope_estimate(low: Estimate, high: Estimate, depths: tuple[int, int], alpha
 
 
 def _slope_inputs(c: Comparison, low_result: Any, high_result: Any) -> tuple[Estimate, Estimate]:
-    lo_d, hi_d = c.low_group[1].depth, c.spec.depth
-    return getattr(low_result, c.quantity)[lo_d - 1], getattr(high_result, c.quantity)[hi_d - 1]
+    return (getattr(low_result, c.quantity)[c.low_spec.depth - 1],
+            getattr(high_result, c.quantity)[c.spec.depth - 1])
 
 
 def decide_slope(c: Comparison, low_result: Any, high_result: Any, alpha: float) -> Verdict:
     """The verdict of a depth-exponent comparison (:func:`slope_estimate`'s interval, the claim's band)."""
     low, high = _slope_inputs(c, low_result, high_result)
-    est, se, interval = slope_estimate(low, high, (c.low_group[1].depth, c.spec.depth), alpha)
+    est, se, interval = slope_estimate(low, high, (c.low_spec.depth, c.spec.depth), alpha)
     n = min(low.n, high.n)
     if not math.isfinite(est):
         interval = (-math.inf, math.inf)
     return decide(c.predicted, est if math.isfinite(est) else 0.0, se, n, alpha=alpha, delta=c.delta,
                   interval=interval, point=c.point, depth=c.depth,
-                  note=f"exponent of L between L = {c.low_group[1].depth} and {c.spec.depth}")
+                  note=f"exponent of L between L = {c.low_spec.depth} and {c.spec.depth}")
 
 
 def slope_networks_wanted(c: Comparison, low_result: Any, high_result: Any, alpha: float,
