@@ -15,7 +15,8 @@ Networks never interact, so the split does not change any result.
 Forward mode (:func:`input_derivative`, the 1-D grid's ``df/dx``): each network runs through all
 its blocks in one compiled GIL-free call (:func:`_network_jvp`), networks handed to the threads
 one at a time.  Per block the two products ``Z_l φ`` and ``Z_l dφ`` are one ``N × K × 2M`` GEMM
-— numpy's own OpenBLAS sgemm called by address from compiled code (:mod:`kernels.sgemm`) — where
+— MKL's or numpy's OpenBLAS sgemm called by address from compiled code (:mod:`kernels.sgemm`
+says which and why) — where
 ``K ≤ N`` counts the units active at some grid point: a ReLU unit off on the whole grid
 contributes rows of zeros, so its column of ``Z_l`` is neither drawn nor multiplied (~37 % of
 the units of a deep feedforward net).  The columns are drawn from the counter-based weights
@@ -315,7 +316,7 @@ def _all_finite(xd):
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _network_jvp(xd, Wk, lazy, k0, k1, skip, branch, norms, gated, want_active, active, layer_ok,
-                 ZT, both, idx, words, z, addr):
+                 ZT, both, idx, words, z, addr, fortran):
     """One network through all its blocks in forward mode; ``xd = [x | dx]`` (N, 2M) is updated in
     place.
 
@@ -361,7 +362,7 @@ def _network_jvp(xd, Wk, lazy, k0, k1, skip, branch, norms, gated, want_active, 
                     for i in range(N):
                         ZT[q, i] = Wk[l, i, idx[q]]
             r = e
-        gemm_at_b(addr, ZT, count, both, xd, branch[l], skip[l])
+        gemm_at_b(addr, ZT, count, both, xd, branch[l], skip[l], fortran)
         if l + 1 < L:
             count = 0
             for n0 in range(0, N, 4):
@@ -411,12 +412,13 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
     out = np.empty((S, M))
     active = np.zeros((S, L, N, M), dtype=np.bool_) if want_active else None
     forward_ok = np.ones((S, L), dtype=np.bool_)
-    addr = sgemm.address()
+    addr, fortran = sgemm.routine()
 
     queue = itertools.count()      # networks are handed out one at a time: no thread idles while
                                    # another still has several (their costs differ with K_l)
 
     def worker(_) -> None:
+        sgemm.pin_mkl_thread()
         both = np.empty((N, 2 * M), dtype=np.float32)
         ZT = np.empty((N, N), dtype=np.float32)
         idx = np.empty(N, dtype=np.int64)
@@ -433,7 +435,7 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
                     weights.fill_layer(k, l, Wk[l])
             ok = _network_jvp(xd, Wk, lazy and not weights.orthogonal, k0, k1, plan.skip, plan.branch,
                               norms, plan.gated, want_active, active[k] if want_active else no_active,
-                              forward_ok[k], ZT, both, idx, words, z, addr)
+                              forward_ok[k], ZT, both, idx, words, z, addr, fortran)
             if ok:
                 _readout_columns(v[k], xd, out[k])
 

@@ -124,8 +124,12 @@ def default_store_path() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def engine_version() -> str:
-    """SHA-256 (16 hex digits) of :data:`ENGINE_SOURCES` and the versions of :data:`ENGINE_LIBRARIES`."""
-    return source_version(ENGINE_SOURCES, ENGINE_LIBRARIES)
+    """SHA-256 (16 hex digits) of :data:`ENGINE_SOURCES`, the versions of :data:`ENGINE_LIBRARIES`
+    and the BLAS the forward-mode kernel multiplies with (:func:`kernels.sgemm.choice`: MKL and
+    OpenBLAS round differently, so their results are not mixed)."""
+    from kernels import sgemm
+    h = hashlib.sha256(f"{source_version(ENGINE_SOURCES, ENGINE_LIBRARIES)}\0blas={sgemm.choice()}".encode())
+    return h.hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=None)

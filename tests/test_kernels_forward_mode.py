@@ -168,10 +168,101 @@ def test_sgemm_by_address_and_numba_dot_agree():
     b = rng.standard_normal((30, 11), dtype=np.float32)
     for k in (30, 7, 0):
         want = a[:k].T.astype(np.float64) @ b[:k]
-        for addr in {sgemm.address(), 0}:
+        routines = {(sgemm.openblas_address(), False), (0, False), sgemm.routine()}
+        for addr, fortran in routines:
             out = np.full((20, 11), np.nan, dtype=np.float32)
-            sgemm.gemm_at_b(addr, a, k, b, out)
+            sgemm.gemm_at_b(addr, a, k, b, out, 1.0, 0.0, fortran)
             assert np.allclose(out, want, rtol=1e-5, atol=1e-5 * np.sqrt(max(k, 1)))
+
+
+def test_sgemm_fortran_path_computes_the_same_product():
+    """MKL's Fortran ``sgemm_`` (column major, by reference, 32-bit ints) gives ``aᵀ b`` with alpha and beta,
+    whatever the alignment of its operands (bit for bit) and on another thread (bit for bit)."""
+    import threading
+
+    from kernels import sgemm
+    if sgemm._mkl() is None:
+        pytest.skip("torch's MKL (libtorch_cpu.so with sgemm_) is not installed here")
+    addr = sgemm._mkl()[0]
+    sgemm.pin_mkl_thread()
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((40, 24), dtype=np.float32)
+    b = rng.standard_normal((40, 36), dtype=np.float32)
+    start = rng.standard_normal((24, 36), dtype=np.float32)
+    for k in (40, 13, 0):
+        want = 0.5 * a[:k].T.astype(np.float64) @ b[:k] + 0.75 * start
+        out = start.copy()
+        sgemm.gemm_at_b(addr, a, k, b, out, 0.5, 0.75, True)
+        assert np.allclose(out, want, rtol=1e-5, atol=1e-5 * np.sqrt(max(k, 1)))
+    first = start.copy()
+    sgemm.gemm_at_b(addr, a, 40, b, first, 0.5, 0.75, True)
+
+    def shifted(x, offset):          # the same values at another address (other alignment)
+        buf = np.empty(x.size + 16, dtype=np.float32)
+        view = buf[offset:offset + x.size].reshape(x.shape)
+        view[...] = x
+        return view
+    for offset in (1, 3, 8):
+        out = shifted(start, (offset * 5) % 16)
+        sgemm.gemm_at_b(addr, shifted(a, offset), 40, shifted(b, (offset * 3) % 16), out, 0.5, 0.75, True)
+        assert np.array_equal(out, first)
+    other = {}
+
+    def elsewhere():
+        sgemm.pin_mkl_thread()
+        out = start.copy()
+        sgemm.gemm_at_b(addr, a, 40, b, out, 0.5, 0.75, True)
+        other["out"] = out
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join()
+    assert np.array_equal(other["out"], first)
+
+
+def test_blas_choice_follows_the_environment(monkeypatch):
+    from kernels import sgemm
+    try:
+        for value, allowed in (("openblas", {"openblas"}), ("auto", {"openblas", "mkl"}), ("", {"openblas", "mkl"})):
+            monkeypatch.setenv(sgemm.ENV_VAR, value)
+            sgemm.choice.cache_clear()
+            assert sgemm.choice() in allowed
+        monkeypatch.setenv(sgemm.ENV_VAR, "atlas")
+        sgemm.choice.cache_clear()
+        with pytest.raises(ValueError, match="atlas.*one of auto, mkl, openblas"):
+            sgemm.choice()
+    finally:
+        monkeypatch.delenv(sgemm.ENV_VAR, raising=False)
+        sgemm.choice.cache_clear()
+
+
+def test_the_blas_choice_is_part_of_the_engine_version(monkeypatch):
+    """MKL and OpenBLAS round differently: their stored chunks must not be mixed."""
+    from kernels import sgemm
+    from montecarlo import store
+    versions = set()
+    for name in ("mkl", "openblas"):
+        monkeypatch.setattr(sgemm, "choice", lambda name=name: name)
+        store.engine_version.cache_clear()
+        versions.add(store.engine_version())
+    store.engine_version.cache_clear()
+    assert len(versions) == 2
+
+
+def test_forward_mode_is_the_same_with_either_blas(monkeypatch):
+    """OpenBLAS and MKL (where installed) give df/dx equal to float32 rounding on the same networks."""
+    from kernels import sgemm
+    if sgemm._mkl() is None:
+        pytest.skip("torch's MKL is not installed here")
+    spec = ResnetSpec(depth=6, width=32, beta=0.5, norm="bn")
+    plan = networks.compile_spec(spec)
+    got, routines = {}, set()
+    for name in ("mkl", "openblas"):
+        monkeypatch.setattr(sgemm, "choice", lambda name=name: name)
+        routines.add(sgemm.routine())
+        got[name], _ = networks.grid_derivative(plan, get_kernel("numba"), 2, range(3), 64)
+    monkeypatch.undo()
+    assert len(routines) == 2                       # the two runs did multiply with different libraries
+    np.testing.assert_allclose(got["mkl"], got["openblas"], rtol=RTOL, atol=RTOL * np.abs(got["openblas"]).max())
 
 
 def test_numba_cache_is_keyed_by_every_jitted_source():
