@@ -59,10 +59,12 @@ import time
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
+from numba import njit
 from scipy import stats
 
 from kernels import get_kernel
 from kernels.blas_threads import single_threaded_blas, worker_count
+from kernels.sgemm import gemm_at_b
 from theory.cli import command
 from theory.specs import FeedforwardSpec, NetworkSpec, ResnetSpec
 
@@ -71,9 +73,17 @@ from ..estimators import StreamingMoments
 from . import peers as bench_peers
 
 FALSE_ALARM = 1e-3
-TARGETS = {"engine_over_vmap": 2.0, "engine_over_autograd_loop": 2.5, "pct_of_gemm": 50.0,
+#: issue 16's targets, judged on the engine over the *best* peer of each configuration (paired
+#: per-round ratios) and on the GEMM peak by the products the engine executes
+TARGETS = {"ff-relu": {"engine_over_best_peer": 1.5, "pct_of_gemm_executed": 60.0},
+           "resnet-bn-beta0.1": {"engine_over_best_peer": 1.3, "pct_of_gemm_executed": 75.0},
            "depth_curve_speedup": 20.0}
-PEERS = ("autograd_loop", "torch_func_vmap")
+#: peers as first written (issue 4): rows kept for comparison with earlier runs
+PLAIN_PEERS = ("autograd_loop", "torch_func_vmap")
+#: peers at their best (issue 16, item 1): each a family of variants tuned in the same run
+TUNED_PEERS = ("vmap_tuned", "numpy_forward", "torch_forward")
+PEERS = PLAIN_PEERS + TUNED_PEERS
+STACKS = (8, 16, 32)
 
 
 @dataclass(frozen=True)
@@ -95,9 +105,12 @@ class Settings:
     gemm_reps: int = 5
     seed: int = 0
     bias_std: float = 1.0
+    tune_nets: int = 32       # networks per variant when a tuned peer picks its stack size / layout
+    compile: bool = True      # time a torch.compile'd autograd loop as well (~20 s of compiling per config)
 
 
-QUICK = Settings(nets=96, torch_nets=16, peer_nets=48, rounds=4, curve_nets=12, gemm_reps=3)
+QUICK = Settings(nets=96, torch_nets=16, peer_nets=48, rounds=4, curve_nets=12, gemm_reps=3, tune_nets=16,
+                 compile=False)
 FULL = Settings()
 
 
@@ -263,6 +276,7 @@ def engine_profile(spec: NetworkSpec, s: Settings) -> dict:
     t3 = time.perf_counter()
     _, active = kernel.input_derivative(plan.layers, W, v, x0, np.ones_like(x0), want_active=True)
     executed = float(active.any(axis=3).mean()) if plan.layers.gated else 1.0
+    counts = active.any(axis=3).sum(axis=2) if plan.layers.gated else np.full((S, spec.depth), spec.width)
     parts = worker_count(S)
     edges = np.linspace(0, S, parts + 1).astype(int)
     both = np.concatenate([np.maximum(x0, 0), np.ones_like(x0)], axis=2)
@@ -281,11 +295,98 @@ def engine_profile(spec: NetworkSpec, s: Settings) -> dict:
            "kernel": (t3 - t2) * ms, "kernel_gemm_only": (t5 - t4) * ms}
     out["kernel_other"] = out["kernel"] - out["kernel_gemm_only"]
     out["executed_fraction"] = executed
+    out["columns_per_layer"] = counts
+    return out
+
+
+def peer_variants(spec: NetworkSpec, s: Settings, grid_t: np.ndarray) -> dict[str, dict[str, object]]:
+    """Each tuned peer's variants: ``run(n, seed, sink)`` per variant label.
+
+    ``vmap_tuned``: stacks of 8 / 16 / 32 networks × both activation layouts (``cols``: (N, M),
+    ``W_l x``; ``rows``: (M, N), ``x W_lᵀ``); ``numpy_forward`` and ``torch_forward``: stacks of
+    8 / 16 / 32 networks (:mod:`montecarlo.bench.peers`).
+    """
+    workers = worker_count(max(s.nets, 2))
+    kw = {"bias_std": s.bias_std}
+    out: dict[str, dict[str, object]] = {"vmap_tuned": {}, "numpy_forward": {}, "torch_forward": {}}
+    for B in STACKS:
+        out["vmap_tuned"][f"cols, stacks of {B}"] = functools.partial(_vmap_run, bench_peers.vmap_grid, spec, grid_t, B, kw)
+        out["vmap_tuned"][f"rows, stacks of {B}"] = functools.partial(_vmap_run, bench_peers.vmap_rows, spec, grid_t, B, kw)
+        out["numpy_forward"][f"stacks of {B}, {workers} threads"] = functools.partial(
+            _numpy_run, spec, grid_t, B, workers, kw)
+        out["torch_forward"][f"stacks of {B}"] = functools.partial(_vmap_run, bench_peers.torch_forward, spec, grid_t,
+                                                                   B, kw)
+    return out
+
+
+def _vmap_run(fn, spec, grid_t, batch, kw, n, seed, sink):
+    fn(spec, n, grid_t, batch=batch, seed=seed, sink=sink, **kw)
+
+
+def _numpy_run(spec, grid_t, batch, workers, kw, n, seed, sink):
+    bench_peers.numpy_forward(spec, n, grid_t, batch=batch, workers=workers, seed=seed, sink=sink, **kw)
+
+
+def tune(variants: dict[str, object], nets: int, seed: int) -> tuple[str, dict[str, float]]:
+    """The fastest variant (networks/s on ``nets`` networks each, after a warm-up of 2) and every rate.
+
+    A tuning pass is short and shares the machine's noise; the chosen variant then runs the
+    timed rounds like every other method, so a lucky tuning figure never enters a ratio.
+    """
+    rates = {}
+    for label, run in variants.items():
+        run(2, seed + 7, None)
+        rates[label] = nets / _timed(functools.partial(run, nets, seed + 8, None))
+    return max(rates, key=rates.get), rates
+
+
+@njit(nogil=True, cache=False)
+def _products(addr, fortran, ZT, both, out, counts):
+    for c in counts:
+        gemm_at_b(addr, ZT, c, both, out, 1.0, 1.0, fortran)
+
+
+def engine_limit(spec: NetworkSpec, s: Settings, counts: np.ndarray) -> dict:
+    """The engine's floor per network: its executed products and its weight normals, nothing else.
+
+    ``counts`` (S, L): the columns ``K_l`` each profiled network multiplies.  On the engine's thread
+    split (one network per worker at a time, single-threaded BLAS), time the ``N × K_l × 2M``
+    products with the engine's own sgemm (:func:`kernels.sgemm.routine`) and the ``Σ_l K_l · N``
+    normals of the weights stream (:func:`kernels.rng.fill_normals_with`); ms per network (wall)
+    and the networks/s they allow.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kernels import rng, sgemm
+    N, M = spec.width, s.points
+    addr, fortran = sgemm.routine()
+    S = counts.shape[0]
+    parts = worker_count(S)
+
+    def run(k: int, what: str) -> None:
+        sgemm.pin_mkl_thread()
+        with single_threaded_blas():
+            if what == "products":
+                ZT = np.ones((N, N), dtype=np.float32)
+                both = np.ones((N, 2 * M), dtype=np.float32)
+                out = np.zeros((N, 2 * M), dtype=np.float32)
+                _products(addr, fortran, ZT, both, out, counts[k].astype(np.int64))
+            else:
+                buf = np.empty(int(counts[k].sum()) * N, dtype=np.float32)
+                words, z = rng.scratch()
+                rng.fill_normals_with(np.uint64(k + 1), np.uint64(7), 0, buf, words, z)
+    out = {}
+    with ThreadPoolExecutor(parts) as pool:
+        for what in ("products", "normals"):
+            list(pool.map(lambda k: run(k, what), range(min(S, parts))))   # warm-up
+            out[what] = _timed(lambda: list(pool.map(lambda k: run(k, what), range(S)))) * 1e3 / S
+    out["total"] = out["products"] + out["normals"]
+    out["nets_per_s"] = 1e3 / out["total"]
     return out
 
 
 def bench_config(name: str, spec: NetworkSpec, s: Settings) -> dict:
-    """Time the engine (numba; torch extra row) and both peers on one configuration."""
+    """Time the engine (numba; torch extra row) and every peer on one configuration."""
     import torch
     grid_t = sampling.grid_points(s.points)
     flops = 4.0 * s.points * s.width ** 2 * (s.depth - 1)
@@ -295,6 +396,20 @@ def bench_config(name: str, spec: NetworkSpec, s: Settings) -> dict:
     engine_grid(spec, "torch", 2, warm, lambda y: None)
     bench_peers.autograd_loop(spec, 1, grid_t, seed=s.seed + 1, bias_std=s.bias_std)
     bench_peers.vmap_grid(spec, 2, grid_t, batch=2, seed=s.seed + 2, bias_std=s.bias_std)
+
+    # the tuned peers pick their best variant first, in this run, on this machine
+    tuning = {}
+    chosen = {}
+    for family, variants in peer_variants(spec, s, grid_t).items():
+        best, rates = tune(variants, s.tune_nets, s.seed)
+        tuning[family] = {"chosen": best, "nets_per_s": rates}
+        chosen[family] = variants[best]
+        _log(f"{name}: tuned {family}: " + ", ".join(f"{k} {v:.1f}" for k, v in rates.items()) + f" -> {best}")
+    compiled = None
+    if s.compile:
+        compiled = bench_peers.CompiledLoop(spec, grid_t, s.bias_std)
+        _log(f"{name}: torch.compile'd loop: " + (f"compiled in {compiled.compile_seconds:.1f} s" if compiled.fn
+                                                   else f"did not compile ({compiled.error})"))
 
     # each method's networks are split into ``rounds`` turns, and the methods take turns: a load
     # that comes and goes on a shared machine then falls on all of them alike.  Round r of the
@@ -306,6 +421,13 @@ def bench_config(name: str, spec: NetworkSpec, s: Settings) -> dict:
                 spec, n, grid_t, seed=s.seed + 1 + 1000 * r, bias_std=s.bias_std, sink=sink)),
             ("torch_func_vmap", s.peer_nets, lambda n, first, r, sink: bench_peers.vmap_grid(
                 spec, n, grid_t, batch=s.batch, seed=s.seed + 2 + 1000 * r, bias_std=s.bias_std, sink=sink))]
+    for k, family in enumerate(TUNED_PEERS):
+        runs.append((family, s.peer_nets, lambda n, first, r, sink, run=chosen[family], k=k: run(
+            n, s.seed + 10 + k + 1000 * r, sink)))
+    if compiled is not None and compiled.fn is not None:
+        runs.append(("torch_compile_loop", s.peer_nets, lambda n, first, r, sink: compiled(
+            n, seed=s.seed + 20 + 1000 * r, sink=sink)))
+    peers = [label for label, _, _ in runs if not label.startswith("engine")]
     accs = {label: _acf_sink(s.max_lag) for label, _, _ in runs}
     walls = {label: [] for label, _, _ in runs}
     counts = {label: [] for label, _, _ in runs}
@@ -324,27 +446,40 @@ def bench_config(name: str, spec: NetworkSpec, s: Settings) -> dict:
         per_round = [n / w for n, w in zip(counts[label], walls[label])]
         rows[label] = {"nets": total, "seconds": wall, "nets_per_s": rate, "gflops": rate * flops / 1e9,
                        "rounds_nets_per_s": per_round}
-        _log(f"{name}: {label:16s} {total:4d} nets in {wall:7.2f} s = {rate:8.2f} nets/s, "
+        if label in tuning:
+            rows[label]["variant"] = tuning[label]["chosen"]
+        _log(f"{name}: {label:18s} {total:4d} nets in {wall:7.2f} s = {rate:8.2f} nets/s, "
              f"{rows[label]['gflops']:6.1f} GFLOP/s (rounds {min(per_round):.1f}..{max(per_round):.1f})")
     accs = {label: acc for label, (acc, _) in accs.items()}
     profile = engine_profile(spec, s)
+    columns = profile.pop("columns_per_layer")
+    limit = engine_limit(spec, s, columns)
     _log(f"{name}: engine profile, ms per network: " + ", ".join(
         f"{k} {v:.1f}" for k, v in profile.items() if k not in ("networks", "executed_fraction"))
-        + f"; products executed: {100 * profile['executed_fraction']:.1f} % of the dense count")
-    agreement = acf_agreement(accs["engine_numba"], {p: accs[p] for p in PEERS})
+        + f"; products executed: {100 * profile['executed_fraction']:.1f} % of the dense count; limit "
+        f"{limit['total']:.2f} ms per network (products {limit['products']:.2f} + normals {limit['normals']:.2f})")
+    agreement = acf_agreement(accs["engine_numba"], {p: accs[p] for p in peers})
     me, _ = _mean_se(accs["engine_numba"])
     mt, _ = _mean_se(accs["engine_torch"])
     common = min(s.nets, s.torch_nets)
     engine = rows["engine_numba"]
+    best_peer = max(peers, key=lambda p: rows[p]["nets_per_s"])
     return {
         "name": name, "spec": spec.describe(), "points": s.points, "flops_per_network": flops,
         "engine_nets_per_s": engine["nets_per_s"], "engine_gflops": engine["gflops"],
         "engine_executed_fraction": profile["executed_fraction"],
         "engine_executed_gflops": engine["gflops"] * profile["executed_fraction"],
         "pct_of_gemm": None,  # set by run_benchmark once the GEMM peak is known
-        "peers": {p: rows[p]["nets_per_s"] for p in PEERS},
-        "ratio_engine_over_peer": {p: engine["nets_per_s"] / rows[p]["nets_per_s"] for p in PEERS},
-        "ratio_paired_median": {p: _paired_median(engine, rows[p]) for p in PEERS},
+        "peers": {p: rows[p]["nets_per_s"] for p in peers},
+        "best_peer": best_peer,
+        "ratio_engine_over_peer": {p: engine["nets_per_s"] / rows[p]["nets_per_s"] for p in peers},
+        "ratio_paired_median": {p: _paired_median(engine, rows[p]) for p in peers},
+        "tuning": tuning,
+        "torch_compile": (None if compiled is None else
+                          {"compiled": compiled.fn is not None, "compile_seconds": compiled.compile_seconds,
+                           "error": compiled.error}),
+        "engine_limit_ms_per_net": limit,
+        "engine_over_limit": engine["nets_per_s"] / limit["nets_per_s"],
         "acf_agree": agreement["agree"], "acf_test": agreement,
         "engine_torch_nets_per_s": rows["engine_torch"]["nets_per_s"],
         "engine_torch_acf_note": (f"torch kernel on the first {s.torch_nets} of the engine's networks; "
@@ -408,12 +543,16 @@ def run_benchmark(s: Settings) -> dict:
         c["pct_of_gemm_executed"] = c["pct_of_gemm"] * c["engine_executed_fraction"]
     targets = {}
     for c in configs:
-        r = c["ratio_paired_median"]
+        want = TARGETS.get(c["name"])
+        if want is None:
+            continue
+        ratio = c["ratio_paired_median"][c["best_peer"]]
         targets[c["name"]] = {
-            "engine_over_vmap>=2": bool(r["torch_func_vmap"] >= TARGETS["engine_over_vmap"]),
-            "engine_over_autograd_loop>=2.5": bool(r["autograd_loop"] >= TARGETS["engine_over_autograd_loop"]),
-            "pct_of_gemm>=50": bool(c["pct_of_gemm"] >= TARGETS["pct_of_gemm"])}
-    targets["depth_curve>=20x"] = bool(curve["speedup"] >= TARGETS["depth_curve_speedup"])
+            f"engine_over_best_peer>={want['engine_over_best_peer']:g}": bool(ratio >= want["engine_over_best_peer"]),
+            f"pct_of_gemm_executed>={want['pct_of_gemm_executed']:g}": bool(
+                c["pct_of_gemm_executed"] >= want["pct_of_gemm_executed"])}
+    targets[f"depth_curve>={TARGETS['depth_curve_speedup']:g}x"] = bool(
+        curve["speedup"] >= TARGETS["depth_curve_speedup"])
     return {"gemm_gflops": peak, "gemm": gemm, "gemm_end_of_run": gemm_after,
             "configs": configs, "depth_curve_speedup": curve["speedup"], "depth_curve": curve,
             "targets": targets, "settings": asdict(s), "machine": machine_info(workers),
@@ -437,20 +576,36 @@ def format_table(r: dict) -> str:
     for c in r["configs"]:
         lines.append(f"{c['name']}: {c['spec']}, M = {c['points']} grid points, "
                      f"{c['flops_per_network'] / 1e9:.2f} GFLOP per network")
-        lines.append(f"  {'method':18s} {'nets':>5s} {'nets/s':>8s} {'(rounds)':>13s} {'GFLOP/s':>8s} "
+        lines.append(f"  {'method':21s} {'nets':>5s} {'nets/s':>8s} {'(rounds)':>13s} {'GFLOP/s':>8s} "
                      f"{'% GEMM':>7s} {'engine/x':>24s}  ACF lags 1..K vs the engine")
         e = c["rows"]["engine_numba"]["nets_per_s"]
         for label, row in c["rows"].items():
             ratio = "" if label.startswith("engine_numba") else f"{e / row['nets_per_s']:8.2f}x"
-            if label in c["ratio_paired_median"]:
-                ratio += f" (paired {c['ratio_paired_median'][label]:.2f}x)"
-            test = c["acf_test"].get(label)
+            label = label + (" *" if label == c["best_peer"] else "")
+            key = label.rstrip(" *")
+            if key in c["ratio_paired_median"]:
+                ratio += f" (paired {c['ratio_paired_median'][key]:.2f}x)"
+            test = c["acf_test"].get(key)
             acf = (f"t = {test['max_abs_t']:.2f} (crit {test['critical']:.2f}) "
                    f"{'agree' if test['agree'] else 'DISAGREE'}" if test else "")
             rr = row["rounds_nets_per_s"]
-            lines.append(f"  {label:18s} {row['nets']:5d} {row['nets_per_s']:8.2f} "
+            lines.append(f"  {label:21s} {row['nets']:5d} {row['nets_per_s']:8.2f} "
                          f"{f'({min(rr):.1f}..{max(rr):.1f})':>13s} {row['gflops']:8.1f} "
                          f"{row['pct_of_gemm']:6.1f}% {ratio:>24s}  {acf}")
+        best = c["best_peer"]
+        lines.append(f"  best peer: {best} ({c['rows'][best].get('variant', 'as written')}): engine/best "
+                     f"{c['ratio_paired_median'][best]:.2f}x (paired median over rounds)")
+        for family, t in c["tuning"].items():
+            lines.append(f"  tuned {family} ({r['settings']['tune_nets']} nets per variant): " + ", ".join(
+                f"{k} {v:.1f}" for k, v in t["nets_per_s"].items()) + f" nets/s -> {t['chosen']}")
+        tc = c.get("torch_compile")
+        if tc is not None:
+            lines.append("  torch.compile'd loop: " + (f"compiled in {tc['compile_seconds']:.1f} s (not in its rate)"
+                                                       if tc["compiled"] else f"did not compile: {tc['error']}"))
+        lim = c["engine_limit_ms_per_net"]
+        lines.append(f"  limit (executed products {lim['products']:.2f} + weight normals {lim['normals']:.2f} ms "
+                     f"per network, same threads and BLAS): {lim['nets_per_s']:.1f} nets/s; the engine runs at "
+                     f"{100 * c['engine_over_limit']:.0f} % of it")
         pr = c["engine_profile_ms_per_net"]
         lines.append(f"  engine profile, ms per network: RNG weights {pr['sample_weights']:.1f}, inputs "
                      f"{pr['sample_inputs']:.1f}, kernel {pr['kernel']:.1f} (dense GEMMs alone "
@@ -470,7 +625,7 @@ def format_table(r: dict) -> str:
                  f"{ca['autograd']['mean']:.4f} +- {ca['autograd']['stderr']:.4f} "
                  f"({'agree' if ca['agree'] else 'DISAGREE'})")
     lines.append("")
-    lines.append("targets (issue 4): " + "; ".join(
+    lines.append("targets (issue 16): " + "; ".join(
         f"{k}: " + (", ".join(f"{kk} {'met' if vv else 'NOT met'}" for kk, vv in v.items())
                     if isinstance(v, dict) else ("met" if v else "NOT met"))
         for k, v in r["targets"].items()))
@@ -494,8 +649,12 @@ def build_parser() -> argparse.ArgumentParser:
                              ("pairs", int, "typical pairs per network in the depth curve"),
                              ("batch", int, "networks per chunk / vmap stack"),
                              ("gemm-size", int, "GEMM size (default 2048)"),
-                             ("gemm-reps", int, "GEMM repetitions"), ("seed", int, "root seed")):
+                             ("gemm-reps", int, "GEMM repetitions"), ("seed", int, "root seed"),
+                             ("tune-nets", int, "networks per variant when a peer tunes its stack size")):
         p.add_argument(f"--{name}", type=kind, dest=name.replace("-", "_"), help=text)
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="also time a torch.compile'd autograd loop (default: in full runs, not with --quick; "
+                        "~20 s of compiling per configuration)")
     return p
 
 
@@ -504,7 +663,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     given = {k: v for k, v in vars(args).items() if k not in ("quick", "json") and v is not None}
     s = replace(s, **given)
     for field in ("depth", "width", "nets", "torch_nets", "peer_nets", "rounds", "curve_nets", "pairs", "batch",
-                  "gemm_size", "gemm_reps"):
+                  "gemm_size", "gemm_reps", "tune_nets"):
         if getattr(s, field) < 1:
             raise ValueError(f"--{field.replace('_', '-')}={getattr(s, field)} is not allowed: >= 1")
     if s.nets < 2 or s.peer_nets < 2 or s.curve_nets < 2 or s.torch_nets < 2:
