@@ -165,6 +165,13 @@ def _f32(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
 
+def _f32_weights(a: np.ndarray) -> np.ndarray:
+    """Weights as float32 without a copy when they are: each ``Z_l`` may be stored either way round
+    (:func:`montecarlo.sampling.sample_weights` hands out a transposed view of the column-major draws),
+    and BLAS multiplies either without reordering it."""
+    return np.asarray(a, dtype=np.float32)
+
+
 def _seed(readout: np.ndarray, M: int) -> np.ndarray:
     return np.ascontiguousarray(np.repeat(readout[:, :, None], M, axis=2))
 
@@ -190,7 +197,7 @@ def real_gradients(plan: LayerPlan, weights: np.ndarray, readout: np.ndarray, in
                    *, keep: str = "all", want_active: bool = False):
     """Same contract as :func:`kernels.reference.real_gradients`; grads are float32."""
     S, L, N, M = check_shapes(plan, weights, readout, inputs)
-    W, x, v = _f32(weights), _f32(inputs), _f32(readout)
+    W, x, v = _f32_weights(weights), _f32(inputs), _f32(readout)
     results = _in_threads(lambda p: _real_part(plan, W[p], v[p], x[p], keep, want_active), S)
     grads = np.concatenate([r[0] for r in results])
     forward_ok = np.concatenate([r[2] for r in results])
@@ -233,7 +240,7 @@ def path_gradients(plan: LayerPlan, weights: np.ndarray, readout: np.ndarray,
     if gates is not None:
         check_shapes(plan, weights, readout, gates)
         gates = np.ascontiguousarray(gates, dtype=np.bool_)
-    W, v = _f32(weights), _f32(readout)
+    W, v = _f32_weights(weights), _f32(readout)
     parts = _in_threads(lambda p: _path_part(plan, W[p], v[p], gates[p] if gates is not None else None,
                                              M, keep), S)
     grads = np.concatenate(parts)
@@ -407,7 +414,7 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
     S, L, N, M = check_plan_inputs(plan, weights, readout, inputs, tangent)
     x0, t0, v = _f32(inputs), _f32(tangent), _f32(readout)
     lazy = hasattr(weights, "fill_layer")
-    W = weights if lazy else _f32(weights)
+    W = weights if lazy else _f32_weights(weights)
     norms = np.array([_NORM_CODE[plan.norm_at(l)] for l in range(L)], dtype=np.int64)
     out = np.empty((S, M))
     active = np.zeros((S, L, N, M), dtype=np.bool_) if want_active else None
