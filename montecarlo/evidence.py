@@ -396,11 +396,7 @@ def run(comparisons: list[Comparison], settings: Settings, alpha: float,
     for c in slopes:  # a slope's shallow and deep networks are groups of their own (maybe without members)
         groups.setdefault(c.low_group, [])
         groups.setdefault(c.group, [])
-    state: dict[tuple, dict] = {}
-    for key, members in groups.items():
-        if progress:
-            progress(f"{key[0]}:{key[1].describe()} [{key[2]}]")
-        state[key] = _sample_group(key, members, settings, alpha, store, executor)
+    state = _sample_groups(groups, settings, alpha, progress, store, executor)
     for c in slopes:  # then each slope: both groups grow together until it is decided (or their budget ends)
         low, high = state[c.low_group], state[c.group]
         for _ in range(settings.max_rounds - 1):
@@ -425,6 +421,35 @@ def run(comparisons: list[Comparison], settings: Settings, alpha: float,
                      "wanted": g["wanted"], "nets": g["nets"], "cap": g["cap"], "rounds": g["rounds"],
                      "capped": g["wanted"] > g["cap"], "flops": g["nets"] * per_net, "seconds": g["seconds"]})
     return runs
+
+
+#: groups sampled at the same time when their chunks go to a pool of threads: while one group waits for
+#: the last chunk of a round (or decides its next one), the others keep every core busy
+GROUPS_IN_FLIGHT = 4
+
+
+def _sample_groups(groups: dict[tuple, list[Comparison]], settings: Settings, alpha: float,
+                   progress: Callable[[str], None] | None, store: Store, executor: Any) -> dict[tuple, dict]:
+    """:func:`_sample_group` for every group, up to :data:`GROUPS_IN_FLIGHT` at a time.
+
+    A group's sampling depends on its own results only (counts, never times), and each chunk's
+    networks on its index, so running groups side by side changes no bit of any result; each group
+    thread opens its own connection to the store (SQLite serializes the writes).  Without a pool
+    (one thread, or a caller's serial executor) the groups run one after the other.
+    """
+    def one(key: tuple) -> dict:
+        if progress:
+            progress(f"{key[0]}:{key[1].describe()} [{key[2]}]")
+        if not concurrent:
+            return _sample_group(key, groups[key], settings, alpha, store, executor)
+        with Store(store.path) as own:
+            return _sample_group(key, groups[key], settings, alpha, own, executor)
+    concurrent = executor is not None and GROUPS_IN_FLIGHT > 1 and len(groups) > 1
+    if not concurrent:
+        return {key: one(key) for key in groups}
+    with ThreadPoolExecutor(GROUPS_IN_FLIGHT, thread_name_prefix="group") as pool:
+        futures = {key: pool.submit(one, key) for key in groups}
+        return {key: futures[key].result() for key in groups}
 
 
 def _sample_group(key: tuple, members: list[Comparison], settings: Settings, alpha: float, store: Any,

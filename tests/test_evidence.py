@@ -129,6 +129,41 @@ def test_threads_do_not_change_a_bit():
     assert estimates(1) == estimates(2)
 
 
+def test_groups_sampled_side_by_side_give_the_same_run(monkeypatch):
+    """Groups in flight together (each growing over rounds, on a shared pool) decide exactly as one
+    after the other, and several did run at once."""
+    import threading
+    settings = dataclasses.replace(evidence.DEFAULT, pilot_nets=8, max_rounds=3, pairs=4, max_nets=40)
+    claims = [get_claim("thm1b"), get_claim("thm2a")]
+    inner = evidence._sample_group
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def counted(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+    monkeypatch.setattr(evidence, "_sample_group", counted)
+
+    def run(in_flight: int):
+        monkeypatch.setattr(evidence, "GROUPS_IN_FLIGHT", in_flight)
+        comparisons = evidence.plan(claims, dataclasses.replace(settings, threads=2))
+        runs = evidence.run(comparisons, dataclasses.replace(settings, threads=2), alpha=1e-3)
+        return ([(c.claim_id, c.column, c.depth, c.verdict.estimate, c.verdict.stderr, c.verdict.verdict)
+                 for c in comparisons], [(r["spec"], r["model"], r["nets"], r["rounds"]) for r in runs])
+    one_by_one = run(1)
+    assert most[0] == 1
+    most[0] = 0
+    assert run(4) == one_by_one
+    assert most[0] > 1
+    assert max(r[3] for r in one_by_one[1]) > 1      # some group did grow over rounds
+
+
 def test_increment_gaussianity_recovers_the_binomial_law_and_gaussian_zero():
     """A1's statistic on simulated shallow-net gradients (exact law (1 - p)/(N p)) and on Gaussian paths (0)."""
     from montecarlo.estimators import StreamingMoments
