@@ -122,6 +122,15 @@ def flops_per_network(experiment: str, spec: NetworkSpec, settings: Settings) ->
     return 4.0 * inputs * spec.width ** 2 * spec.depth
 
 
+def group_budget(key: tuple, settings: Settings) -> tuple[int, int]:
+    """``(pilot, cap)``: the networks a group starts with and the most it may grow to,
+    ``min(max_nets, flops_per_run / flops per network)`` (never below the pilot)."""
+    experiment, spec, _ = key
+    pilot = settings.grid_nets if experiment == "grid" else settings.pilot_nets
+    return pilot, max(pilot, min(settings.max_nets, int(settings.flops_per_run // flops_per_network(
+        experiment, spec, settings))))
+
+
 def pilot_sd_upper(stderr: float, n: int, confidence: float = 0.95) -> float:
     """One-sided upper confidence bound on the per-network sd from ``n`` networks:
     ``sd · sqrt((n − 1)/χ²_{1−confidence, n−1})`` (sizing on the bound keeps the promised power)."""
@@ -388,14 +397,8 @@ def run(comparisons: list[Comparison], settings: Settings, alpha: float,
     if executor is None and thread_count(settings) > 1:
         with ThreadPoolExecutor(thread_count(settings), thread_name_prefix="montecarlo") as pool:
             return run(comparisons, settings, alpha, progress, store, pool)
-    groups: dict[tuple, list[Comparison]] = {}
+    groups = group_comparisons(comparisons)
     slopes = [c for c in comparisons if c.kind == "slope"]
-    for c in comparisons:
-        if c.kind != "slope":
-            groups.setdefault(c.group, []).append(c)
-    for c in slopes:  # a slope's shallow and deep networks are groups of their own (maybe without members)
-        groups.setdefault(c.low_group, [])
-        groups.setdefault(c.group, [])
     state = _sample_groups(groups, settings, alpha, progress, store, executor)
     for c in slopes:  # then each slope: both groups grow together until it is decided (or their budget ends)
         low, high = state[c.low_group], state[c.group]
@@ -421,6 +424,20 @@ def run(comparisons: list[Comparison], settings: Settings, alpha: float,
                      "wanted": g["wanted"], "nets": g["nets"], "cap": g["cap"], "rounds": g["rounds"],
                      "capped": g["wanted"] > g["cap"], "flops": g["nets"] * per_net, "seconds": g["seconds"]})
     return runs
+
+
+def group_comparisons(comparisons: list[Comparison]) -> dict[tuple, list[Comparison]]:
+    """The Monte Carlo groups ``(experiment, spec, model)`` of a run, in order, with their members; a
+    slope's shallow and deep networks are groups of their own (maybe without members)."""
+    groups: dict[tuple, list[Comparison]] = {}
+    for c in comparisons:
+        if c.kind != "slope":
+            groups.setdefault(c.group, []).append(c)
+    for c in comparisons:
+        if c.kind == "slope":
+            groups.setdefault(c.low_group, [])
+            groups.setdefault(c.group, [])
+    return groups
 
 
 #: groups sampled at the same time when their chunks go to a pool of threads: while one group waits for
@@ -455,10 +472,7 @@ def _sample_groups(groups: dict[tuple, list[Comparison]], settings: Settings, al
 def _sample_group(key: tuple, members: list[Comparison], settings: Settings, alpha: float, store: Any,
                   executor: Any) -> dict:
     """Pilot, then grow to what every member wants (module doc); the group's state after sampling."""
-    experiment, spec, _ = key
-    pilot = settings.grid_nets if experiment == "grid" else settings.pilot_nets
-    per_net = flops_per_network(experiment, spec, settings)
-    cap = max(pilot, min(settings.max_nets, int(settings.flops_per_run // per_net)))
+    pilot, cap = group_budget(key, settings)
     nets, rounds, t0 = pilot, 1, time.perf_counter()
     result = _run_group(key, nets, settings, store, executor)
 

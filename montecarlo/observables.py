@@ -44,6 +44,7 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from kernels import get_kernel
+from kernels.contiguity import run_length_counts
 from theory.specs import NetworkSpec, ShallowSpec, SpecError
 
 from . import networks, sampling
@@ -324,9 +325,7 @@ def layer_activation_summary(active: np.ndarray, level_bins: int) -> tuple[np.nd
     props = np.stack([k.mean(axis=1) / M, (k * (k - 1)).mean(axis=1) / (M * (M - 1))], axis=1)
     levels = np.stack([np.histogram(k[l] / M, bins=level_bins, range=(0.0, 1.0))[0] for l in range(L)])
     runs = np.zeros((L, M), dtype=np.int64)
-    for l in range(L):
-        for n in range(N):
-            np.add.at(runs[l], run_lengths(active[l, n]) - 1, 1)
+    run_length_counts(np.ascontiguousarray(active, dtype=np.bool_), runs)   # :func:`run_lengths` per row, compiled
     return props, levels, runs
 
 

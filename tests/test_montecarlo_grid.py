@@ -63,3 +63,26 @@ def test_spectral_exponent_tells_white_brown_and_smoother_noise_apart():
     # invariant to scale and to an added line (both removed before the spectrum)
     y = np.cumsum(rng.standard_normal(256))
     assert abs(spectral_exponent(3.0 * y + 0.2 * np.arange(256) + 5.0) - spectral_exponent(y)) < 1e-9
+
+
+def test_compiled_run_counts_equal_the_row_by_row_reference():
+    """kernels.contiguity gives the counts of observables.run_lengths row by row, on random and on
+    constant rows (one run of length M), and a wrong reference (runs cut one short) is told apart."""
+    from kernels.contiguity import run_length_counts
+    from montecarlo.observables import run_lengths
+    rng = np.random.default_rng(8)
+    for M in (1, 2, 7, 64):
+        active = rng.random((3, 5, M)) < 0.3
+        active[0, 0] = True
+        active[1, 1] = False
+        want = np.zeros((3, M), dtype=np.int64)
+        for l in range(3):
+            for n in range(5):
+                np.add.at(want[l], run_lengths(active[l, n]) - 1, 1)
+        got = np.zeros((3, M), dtype=np.int64)
+        run_length_counts(active, got)
+        assert np.array_equal(got, want)
+        assert got[0, M - 1] >= 1 and (np.arange(1, M + 1) * got).sum() == 3 * 5 * M
+    shifted = np.zeros_like(want)
+    shifted[:, :-1] = want[:, 1:]
+    assert not np.array_equal(got, shifted)
