@@ -109,3 +109,21 @@ def test_deep_feedforward_convnet_shatters_more_than_resnet():
     res = probe(build("resnet", 10, width=8, seed=1), x, y)
     assert ff["relative_effective_rank"] > 2 * res["relative_effective_rank"]
     assert len(ff["relus"]) == 10
+
+
+@pytest.mark.parametrize("arch,bn_backward,loss", [("feedforward", "through", "cross_entropy"),
+                                                   ("resnet", "constant", "sum")])
+def test_probe_without_gates_gives_the_same_bits(arch, bn_backward, loss):
+    """Fig. 5 probes with ``gates=False`` (no hooks): every statistic equals the hooked probe's, bit for bit."""
+    from montecarlo.convnets.models import build
+    x = torch.randn(16, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    y = torch.arange(16) % 10
+    net = build(arch, 6, width=4, bn_backward=bn_backward, seed=3).requires_grad_(False)
+    with_gates = probe(net, x, y, loss, keep_gradients=True)
+    without = probe(net, x, y, loss, keep_gradients=True, gates=False)
+    assert len(with_gates["relus"]) == 6 and without["relus"] is None
+    assert set(with_gates) == set(without)
+    for name, value in with_gates.items():
+        if name in ("relus", "acf"):
+            continue
+        np.testing.assert_array_equal(np.asarray(without[name]), np.asarray(value), err_msg=name)

@@ -141,7 +141,7 @@ def fig5(images: np.ndarray, labels: np.ndarray, config: Fig5Config | None = Non
             order = None
             if keep_covariances and m == 0:
                 net2 = build_arch(arch, 2, width, beta, bn_backward, torch_seed(child(seed, 1, ai, 2, m)))
-                g2 = probe(net2, x, y, loss, keep_gradients=True)["gradients"]
+                g2 = probe(net2, x, y, loss, keep_gradients=True, gates=False)["gradients"]
                 g2 = g2 / np.linalg.norm(g2, axis=1, keepdims=True)
                 order = cluster_order(kmeans(g2, k=min(10, len(idx)), seed=torch_seed(child(seed, 2, ai))))
                 covariances[arch] = {"order": order, "depths": {}}
@@ -149,7 +149,7 @@ def fig5(images: np.ndarray, labels: np.ndarray, config: Fig5Config | None = Non
                 t0 = time.perf_counter()
                 net = build_arch(arch, depth, width, beta, bn_backward, torch_seed(child(seed, 1, ai, depth, m)))
                 net.requires_grad_(False)  # only input gradients are needed
-                r = probe(net, x, y if loss == "cross_entropy" else None, loss)
+                r = probe(net, x, y if loss == "cross_entropy" else None, loss, gates=False)
                 v = values[(arch, depth)]
                 v["effective_rank"].append(r["relative_effective_rank"])
                 v["gradient_norm"].append(r["gradient_norm"])

@@ -25,7 +25,10 @@ the gradients as columns.  :func:`probe` returns:
 * ``relus`` — for every ``nn.ReLU``, ``nn.PReLU``, ``nn.LeakyReLU`` and :class:`.llinit.CReLU`
   module (forward hooks; gate = its input > 0; a unit = one channel at one position):
   ``activation`` = proportion of (unit, input) pairs active, ``coactivation`` = proportion of
-  (unit, distinct pair of inputs) active for both (Fig. 3), averaged over units.
+  (unit, distinct pair of inputs) active for both (Fig. 3), averaged over units.  ``gates=False``
+  records none (``relus`` is ``None``): the hooks cost about a third of a deep BN convnet's probe
+  on the CPU (a float64 copy of every gate), and Fig. 5 (:mod:`.experiments`) does not use them;
+  every other statistic is the same, bit for bit (the hooks only read the activations).
 * ``acf`` (when ``path`` is given: inputs ordered along a path) — the sample ACF of the
   gradients along the path, ``ρ(k) = Σ_t ⟨g̃_t, g̃_{t+k}⟩ / Σ_t ⟨g̃_t, g̃_t⟩`` with ``g̃_t = g_t − ḡ``
   (for 1-D inputs, the scalar ACF of Fig. 2).
@@ -140,27 +143,28 @@ def input_gradients(model: nn.Module, inputs: torch.Tensor, targets: torch.Tenso
 def probe(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None,
           loss: str = "cross_entropy", *, path: torch.Tensor | None = None,
           path_targets: torch.Tensor | None = None, max_lag: int | None = None,
-          keep_gradients: bool = False) -> dict:
+          keep_gradients: bool = False, gates: bool = True) -> dict:
     """Shattering statistics of ``model`` at the minibatch ``inputs`` (see the module doc).
 
     ``inputs``: a tensor ``(n, ...)`` with ``n ≥ 2``.  ``path``: optional inputs ``(M, ...)``
     ordered along a path in input space; their gradients (loss ``loss`` with ``path_targets``,
     or ``"sum"`` when no targets are given) give ``acf`` (lags ``0..max_lag``).
     Returns a dict of floats and numpy arrays; ``gradients`` (``(n, d)``) only when
-    ``keep_gradients``.
+    ``keep_gradients``; ``relus`` is ``None`` when not ``gates``.
     """
     if not isinstance(inputs, torch.Tensor) or inputs.ndim < 2 or inputs.shape[0] < 2:
         raise ValueError(f"inputs must be a tensor of shape (n, ...) with n >= 2, got "
                          f"{getattr(inputs, 'shape', type(inputs).__name__)}")
-    recorder = _GateRecorder(model)
+    recorder = _GateRecorder(model) if gates else None
     try:
         grad, value = input_gradients(model, inputs, targets, loss)
     finally:
-        recorder.close()
+        if recorder is not None:
+            recorder.close()
     g = grad.reshape(grad.shape[0], -1).to(torch.float64).numpy()
     result = gradient_stats(g)
     result["loss"] = value
-    result["relus"] = recorder.stats
+    result["relus"] = recorder.stats if recorder is not None else None
     if keep_gradients:
         result["gradients"] = g
     result["acf"] = None
