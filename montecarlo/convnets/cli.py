@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch  # noqa: E402  (heavy import after validation)
 
     from .experiments import fig5
+    from .memory import keep_freed_memory
+    keep_freed_memory()  # the activations reuse freed pages (a third of the run was page faults)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     config = dataclasses.replace(config, threads=torch.get_num_threads())

@@ -172,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch  # noqa: E402  (heavy import after validation)
 
+    from .memory import keep_freed_memory
     from .thin_nets import stage_widths
+    keep_freed_memory()  # the activations reuse freed pages instead of faulting in new ones
     from .training import data_fingerprint, fig6
     threads = o["torch_threads"] if o["torch_threads"] is not None else torch.get_num_threads()
     try:
