@@ -86,7 +86,8 @@ def get_kernel(name: str) -> SimpleNamespace:
     return SimpleNamespace(name=name, dtype=module.dtype.__name__,
                            real_gradients=module.real_gradients,
                            path_gradients=module.path_gradients,
-                           input_derivative=module.input_derivative)
+                           input_derivative=module.input_derivative,
+                           lazy_real_weights=getattr(module, "lazy_real_weights", False))
 
 
 __all__ = ["BACKENDS", "BackendUnavailable", "LayerPlan", "NonFiniteError", "check_backend", "get_kernel"]

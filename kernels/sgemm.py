@@ -174,10 +174,10 @@ def _call(typingctx, addr, trans_a, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc
 
 
 @intrinsic
-def _call_f77(typingctx, addr, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
-    """``C = alpha A Bᵀ + beta C`` (column major, ``transa = 'N'``, ``transb = 'T'``) by the Fortran
-    sgemm at ``addr``: every argument by reference, ints as 32 bits (LP64)."""
-    sig = types.void(types.int64, types.int64, types.int64, types.int64, types.float32, types.voidptr,
+def _call_f77(typingctx, addr, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """``C = alpha A op(B) + beta C`` (column major, ``transa = 'N'``, ``transb = 'T'`` when ``trans_b``
+    else ``'N'``) by the Fortran sgemm at ``addr``: every argument by reference, ints as 32 bits (LP64)."""
+    sig = types.void(types.int64, types.int64, types.int64, types.int64, types.int64, types.float32, types.voidptr,
                      types.int64, types.voidptr, types.int64, types.float32, types.voidptr, types.int64)
 
     def codegen(context, builder, signature, args):
@@ -186,7 +186,7 @@ def _call_f77(typingctx, addr, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
         ip, fp = i32.as_pointer(), f32.as_pointer()
         fnty = ir.FunctionType(ir.VoidType(), [ptr, ptr, ip, ip, ip, fp, ptr, ip, ptr, ip, fp, ptr, ip])
         fn = builder.inttoptr(args[0], fnty.as_pointer())
-        _, m_, n_, k_, alpha_, a_, lda_, b_, ldb_, beta_, c_, ldc_ = args
+        _, tb_, m_, n_, k_, alpha_, a_, lda_, b_, ldb_, beta_, c_, ldc_ = args
 
         def slot(ty, value):
             where = cgutils.alloca_once(builder, ty)
@@ -195,7 +195,9 @@ def _call_f77(typingctx, addr, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
 
         def int32(value):
             return slot(i32, builder.trunc(value, i32))
-        builder.call(fn, [slot(i8, ir.Constant(i8, ord("N"))), slot(i8, ir.Constant(i8, ord("T"))),
+        op_b = builder.select(builder.icmp_unsigned("!=", tb_, ir.Constant(ir.IntType(64), 0)),
+                              ir.Constant(i8, ord("T")), ir.Constant(i8, ord("N")))
+        builder.call(fn, [slot(i8, ir.Constant(i8, ord("N"))), slot(i8, op_b),
                           int32(m_), int32(n_), int32(k_), slot(f32, alpha_), a_, int32(lda_), b_,
                           int32(ldb_), slot(f32, beta_), c_, int32(ldc_)])
         return context.get_dummy_value()
@@ -234,7 +236,7 @@ def gemm_at_b(addr, a, k, b, out, alpha=1.0, beta=0.0, fortran=False):
         else:
             out *= be
     elif addr != 0 and fortran:
-        _call_f77(addr, p, n, k, al, _voidptr(b), b.shape[1], _voidptr(a), a.shape[1], be, _voidptr(out), p)
+        _call_f77(addr, 1, p, n, k, al, _voidptr(b), b.shape[1], _voidptr(a), a.shape[1], be, _voidptr(out), p)
     elif addr != 0:
         _call(addr, TRANS, n, p, k, al, _voidptr(a), a.shape[1], _voidptr(b), b.shape[1], be, _voidptr(out), p)
     elif be == 0:
@@ -246,3 +248,23 @@ def gemm_at_b(addr, a, k, b, out, alpha=1.0, beta=0.0, fortran=False):
         for i in range(n):
             for j in range(p):
                 out[i, j] = al * prod[i, j] + be * out[i, j]
+
+
+@njit(cache=True, nogil=True)
+def gemm_ab(addr, a, b, out, alpha=1.0, beta=0.0, fortran=False):
+    """``out = alpha a b + beta out``: ``a`` (N, K), ``b`` (K, P), ``out`` (N, P), all C-contiguous
+    float32 (:func:`gemm_at_b` without the transpose; Fortran: ``sgemm('N', 'N', P, N, K, alpha, b, P,
+    a, K, beta, out, P)``)."""
+    n, p = out.shape
+    k = a.shape[1]
+    al = np.float32(alpha)
+    be = np.float32(beta)
+    if addr != 0 and fortran:
+        _call_f77(addr, 0, p, n, k, al, _voidptr(b), b.shape[1], _voidptr(a), k, be, _voidptr(out), p)
+    elif addr != 0:
+        _call(addr, NO_TRANS, n, p, k, al, _voidptr(a), k, _voidptr(b), b.shape[1], be, _voidptr(out), p)
+    else:
+        prod = np.dot(a, b)
+        for i in range(n):
+            for j in range(p):
+                out[i, j] = al * prod[i, j] + (be * out[i, j] if be != 0 else np.float32(0.0))

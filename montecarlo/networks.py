@@ -107,7 +107,11 @@ def gradients(plan: EnginePlan, kernel, seed: int, networks: range, inputs: str,
     is the sampled gates when ``want_active``.  ``grads`` are the rescaled ``g̃`` (see module doc).
     """
     spec = plan.spec
-    weights, readout = sampling.sample_weights(seed, networks, spec.depth, spec.width, plan.orthogonal)
+    if plan.model == "real" and getattr(kernel, "lazy_real_weights", False):   # drawn per network by the kernel
+        weights = sampling.LazyWeights(seed, networks, spec.depth, spec.width, plan.orthogonal)
+        readout = weights.readout
+    else:
+        weights, readout = sampling.sample_weights(seed, networks, spec.depth, spec.width, plan.orthogonal)
     if plan.model == "path":
         gates = None
         if plan.layers.gated:

@@ -143,3 +143,20 @@ def test_grid_input_layer_is_not_normalized():
     res = grid(FeedforwardSpec(depth=2, width=32, norm="center"), nets=4, seed=3, backend="numpy")
     levels = res.activation_levels[0]  # histogram of per-neuron activation levels in block 1
     assert (levels > 0).sum() > 3, "first-layer neurons differ in how often they fire"
+
+
+@pytest.mark.parametrize("norm, orthogonal", [("none", False), ("bn", False), ("none", True)])
+def test_numba_backward_pass_on_lazy_weights_is_the_dense_one_bit_for_bit(norm, orthogonal):
+    """The numba kernel draws each network's matrices itself (LazyWeights); given the same weights as
+    an array it copies them instead: the same bits, every layer, and the same gates."""
+    from montecarlo import sampling
+    L, N, M = 4, 24, 10
+    plan = LayerPlan(np.full(L, 0.8), np.full(L, np.sqrt(2 / N)), norm, "constant", "relu")
+    lazy = sampling.LazyWeights(3, range(2, 5), L, N, orthogonal)
+    x = np.random.default_rng(1).standard_normal((3, N, M)).astype(np.float32)
+    kernel = get_kernel("numba")
+    got, active = kernel.real_gradients(plan, lazy, lazy.readout, x, want_active=True)
+    want, want_active = kernel.real_gradients(plan, lazy.materialize(), lazy.readout, x, want_active=True)
+    assert np.array_equal(got, want) and np.array_equal(active, want_active)
+    ref, _ = get_kernel("numpy").real_gradients(plan, lazy.materialize(), lazy.readout, x)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
