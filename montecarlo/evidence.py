@@ -406,7 +406,7 @@ def run(comparisons: list[Comparison], settings: Settings, alpha: float,
             want = slope_networks_wanted(c, low["result"], high["result"], alpha, settings)
             grown = False
             for g in (low, high):
-                target = min(want, g["cap"])
+                target = min(want, g["cap"], g["nets"] * settings.growth)  # the rule of every group's rounds
                 if target > g["nets"]:
                     g["nets"], g["rounds"], grown = target, g["rounds"] + 1, True
                     g["result"] = _run_group(g["key"], target, settings, store, executor)

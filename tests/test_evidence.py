@@ -186,3 +186,23 @@ def test_increment_gaussianity_recovers_the_binomial_law_and_gaussian_zero():
     zero = increment_gaussianity(gaussian, grid)
     assert abs(zero.mean) < 4 * zero.stderr
     assert abs(est.mean - 2 * exact) > 4 * est.stderr  # a wrong constant is told apart
+
+
+def test_a_slopes_groups_grow_by_the_same_rule_as_every_group(monkeypatch):
+    """Both groups of a depth exponent grow at most ×growth per round (as _sample_group's rounds do)."""
+    settings = dataclasses.replace(evidence.DEFAULT, pilot_nets=6, max_rounds=3, pairs=4, growth=2)
+    comparisons = [c for c in evidence.plan([get_claim("thm3-exponent")], settings) if c.column == "path"]
+    monkeypatch.setattr(evidence, "slope_networks_wanted", lambda *args, **kwargs: 10 ** 6)
+    monkeypatch.setattr(evidence, "networks_wanted", lambda *args, **kwargs: 0)
+    sizes: dict = {}
+    inner = evidence._run_group
+
+    def recorded(key, nets, *args, **kwargs):
+        sizes.setdefault(key, []).append(nets)
+        return inner(key, nets, *args, **kwargs)
+    monkeypatch.setattr(evidence, "_run_group", recorded)
+    evidence.run(comparisons, dataclasses.replace(settings, threads=1), alpha=1e-3)
+    assert len(sizes) == 2
+    for seq in sizes.values():
+        assert seq[0] == 6 and len(seq) == 3
+        assert all(b <= 2 * a for a, b in zip(seq, seq[1:]))
