@@ -54,7 +54,7 @@ def test_cli_is_reproducible_and_human_table(tiny_data, capsys):
     (["--depths", "0"], "--depths"), (["--depths", "2,3"], "--depths"), (["--depths", "x"], "--depths"),
     (["--archs", "densenet"], "--archs"), (["--minibatches", "0"], "--minibatches"),
     (["--width", "0"], "--width"), (["--beta", "-1"], "--beta"),
-    (["--batch-size", "100"], "--batch-size"),
+    (["--batch-size", "100"], "--batch-size"), (["--workers", "0"], "--workers"),
 ])
 def test_cli_bad_usage_exits_2_naming_the_argument(tiny_data, capsys, args, name):
     with pytest.raises(SystemExit) as info:
@@ -82,6 +82,32 @@ def test_fig5_values_do_not_depend_on_other_configs(tiny_data):
                keep_covariances=True)["covariances"]
     assert sorted(cov["feedforward"]["order"]) == list(range(8))
     assert cov["resnet"]["depths"][4].shape == (8, 8)
+
+
+def test_fig5_in_worker_processes_gives_the_same_numbers(tiny_data):
+    """Minibatches measured in two spawned processes: every per-minibatch value and minibatch 0's
+    ordered covariance matrices equal the single-process run's, bit for bit."""
+    from montecarlo.convnets.data import load_cifar10
+    d = load_cifar10(tiny_data)
+    lines = []
+    kw = dict(depths=[2, 4], minibatches=3, width=4, batch_size=8, keep_covariances=True)
+    here = fig5(d.images, d.labels, **kw)
+    there = fig5(d.images, d.labels, workers=2, progress=lines.append, **kw)
+    assert there["configs"] == here["configs"] and there["options"] == here["options"]
+    for arch, c in here["covariances"].items():
+        np.testing.assert_array_equal(there["covariances"][arch]["order"], c["order"])
+        for depth, m in c["depths"].items():
+            np.testing.assert_array_equal(there["covariances"][arch]["depths"][depth], m)
+    assert len(lines) == 3 * 4 and {line.split(" ")[1] for line in lines} == {"1/3", "2/3", "3/3"}
+
+
+def test_cli_workers_record_one_thread_and_the_same_configs(tiny_data, capsys):
+    args = ["--data", str(tiny_data), *TINY[:-2], "--json", "--no-store"]
+    assert main([*args, "--threads", "1"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert main([*args, "--workers", "2"]) == 0
+    two = json.loads(capsys.readouterr().out)
+    assert two["options"]["torch_threads"] == 1 and two["configs"] == one["configs"]
 
 
 def test_kmeans_recovers_separated_clusters():

@@ -1,5 +1,6 @@
 """Fig. 6 training experiment (montecarlo.convnets.thin_nets / .augment / .schedule / .training / .train)
 on tiny configurations."""
+import dataclasses
 import json
 import math
 import os
@@ -282,6 +283,33 @@ def test_seeds_give_different_nets_and_same_seed_same_numbers():
     c = train_run("relu-he", 8, 1, 1, cfg, *data)
     assert a["curves"] == {**b["curves"], "seconds": a["curves"]["seconds"]}
     assert a["final_train_loss"] != c["final_train_loss"]
+
+
+def _without_times(doc):
+    """``doc`` with every wall time replaced by 0 (what workers may change)."""
+    if isinstance(doc, dict):
+        return {k: 0 if k == "seconds" else _without_times(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_without_times(v) for v in doc]
+    return doc
+
+
+def test_fig6_in_worker_processes_gives_the_same_document(tmp_path):
+    """Runs trained in two spawned processes (one thread each) equal the sequential runs bit for bit,
+    grouped and ordered the same way; checkpoints are written by the workers."""
+    from montecarlo.convnets.specs import TrainingPlan
+    from montecarlo.convnets.training import fig6
+    cfg, data = _tiny()
+    cfg = dataclasses.replace(cfg, torch_threads=1)
+    plan = TrainingPlan(archs=("crelu-ll", "relu-he", "resnet"), depths=(8, 10), seeds=2, epochs=2, config=cfg)
+    lines = []
+    here = fig6(plan, *data)
+    there = fig6(plan, *data, checkpoint_dir=tmp_path, progress=lines.append, workers=2)
+    assert _without_times(there) == _without_times({**here, "checkpoints": there["checkpoints"]})
+    assert len(list(Path(there["checkpoints"]).glob("*.pt"))) == 12
+    assert len(lines) == 12 and lines[-1].startswith("[12/12]")
+    with pytest.raises(ValueError, match="workers"):
+        fig6(plan, *data, workers=0)
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="save minibatch 0's k-means-ordered gradient covariances (Fig. 5a-b)")
     add_store_options(p, what="the run is stored as a 'fig5-convnets' document (never replaced; the same run "
                               "again is read from it, not recomputed)")
+    p.add_argument("--workers", type=int, default=1, metavar="K",
+                   help="measure the minibatches in K processes, each with --threads threads (default with K > 1: "
+                        "1); the numbers do not depend on K, so K is not part of the stored key")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     return p
 
@@ -82,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     config = config_from_args(parser, args)
+    if args.workers < 1:
+        parser.error(f"--workers: {args.workers} is not allowed: a positive integer (processes)")
     try:
         data = load_cifar10(args.data, config.split)
     except CIFAR10Error as exc:
@@ -94,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     from .experiments import fig5
     from .memory import keep_freed_memory
     keep_freed_memory()  # the activations reuse freed pages (a third of the run was page faults)
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
+    if config.threads is not None or args.workers > 1:
+        torch.set_num_threads(config.threads or 1)  # K workers: K processes, one thread each unless --threads
     config = dataclasses.replace(config, threads=torch.get_num_threads())
 
     def progress(msg: str) -> None:
@@ -123,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"{version}); nothing computed (--no-store recomputes)")
         else:
             result = fig5(data.images, data.labels, config,
-                          keep_covariances=args.save_cov is not None or store is not None, progress=progress)
+                          keep_covariances=args.save_cov is not None or store is not None, progress=progress,
+                          workers=args.workers)
             result["seconds"] = time.perf_counter() - t0
             result["options"]["data"] = str(data_path)
             result["options"]["files"] = list(data.files)

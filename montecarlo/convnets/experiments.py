@@ -46,6 +46,7 @@ from .models import build
 from .probe import probe
 from .seeds import child, torch_seed
 from .specs import FIG5_ARCHS, FIG5_BN_ARCHS, Fig5Config, check_fig5_arch
+from .workers import check_workers, run_jobs
 
 
 def build_arch(arch: str, depth: int, width: int, beta: float, bn_backward: str, seed: int):
@@ -118,48 +119,76 @@ def _estimate(values: Sequence[float]) -> dict:
     return {"mean": float(v.mean()), "stderr": se, "n": int(v.size), "values": [float(x) for x in v]}
 
 
+def _minibatch(shared: dict, config: Fig5Config, m: int, keep_covariances: bool,
+               progress: Callable[[str], None] | None = None) -> dict:
+    """Minibatch ``m`` of :func:`fig5`: its networks' values per (arch, depth), minibatch 0's ordered
+    covariances (``keep_covariances``) and the progress lines (``shared``: ``images``, ``labels``)."""
+    images, labels = shared["images"], shared["labels"]
+    seed, width, beta, bn_backward, loss = config.seed, config.width, config.beta, config.bn_backward, config.loss
+    idx = minibatch_indices(seed, m, len(labels), config.batch_size)
+    x = torch.from_numpy(np.ascontiguousarray(images[idx]))
+    y = torch.from_numpy(np.asarray(labels[idx], dtype=np.int64))
+    out: dict = {"values": {}, "covariances": {}, "lines": []}
+    for arch in config.archs:
+        ai = FIG5_ARCHS.index(arch)  # fixed index: values do not depend on which archs are run
+        order = None
+        if keep_covariances and m == 0:
+            net2 = build_arch(arch, 2, width, beta, bn_backward, torch_seed(child(seed, 1, ai, 2, m)))
+            g2 = probe(net2, x, y, loss, keep_gradients=True, gates=False)["gradients"]
+            g2 = g2 / np.linalg.norm(g2, axis=1, keepdims=True)
+            order = cluster_order(kmeans(g2, k=min(10, len(idx)), seed=torch_seed(child(seed, 2, ai))))
+            out["covariances"][arch] = {"order": order, "depths": {}}
+        for depth in config.depths:
+            t0 = time.perf_counter()
+            net = build_arch(arch, depth, width, beta, bn_backward, torch_seed(child(seed, 1, ai, depth, m)))
+            net.requires_grad_(False)  # only input gradients are needed
+            r = probe(net, x, y if loss == "cross_entropy" else None, loss, gates=False)
+            out["values"][(arch, depth)] = {q: r[name] for q, name in
+                                            (("effective_rank", "relative_effective_rank"),
+                                             ("gradient_norm", "gradient_norm"),
+                                             ("mean_correlation", "mean_correlation"))}
+            if order is not None:
+                out["covariances"][arch]["depths"][depth] = r["covariance"][np.ix_(order, order)]
+            line = (f"minibatch {m + 1}/{config.minibatches} {arch:11s} depth {depth:3d}: "
+                    f"rel. eff. rank {r['relative_effective_rank']:.4f}, "
+                    f"grad norm {r['gradient_norm']:.4f} ({time.perf_counter() - t0:.1f} s)")
+            out["lines"].append(line)
+            if progress:
+                progress(line)
+    return out
+
+
 def fig5(images: np.ndarray, labels: np.ndarray, config: Fig5Config | None = None, *,
-         keep_covariances: bool = False, progress: Callable[[str], None] | None = None, **fields: Any) -> dict:
+         keep_covariances: bool = False, progress: Callable[[str], None] | None = None, workers: int = 1,
+         **fields: Any) -> dict:
     """Run the Fig. 5 measurements of ``config`` (default :class:`.specs.Fig5Config`, with ``fields``
     replaced, e.g. ``depths=[2, 4], width=4``); returns ``{"configs": [...], "options": {...},
     "seconds": s}`` (and ``"covariances"`` with ``keep_covariances``).  ``config.split`` and
     ``config.threads`` are recorded, not applied: the caller loads the images and sets torch's
-    thread count (the count in effect is recorded as ``torch_threads``)."""
+    thread count (the count in effect is recorded as ``torch_threads``).
+
+    ``workers > 1``: the minibatches are measured in that many processes (:func:`.workers.run_jobs`),
+    each with the caller's torch thread count; a minibatch's networks depend on its seeds only, so
+    the result is the same, bit for bit (but ``seconds``), and ``progress`` gets a minibatch's lines
+    when it is done.
+    """
     config = dataclasses.replace(config or Fig5Config(), **fields)
     archs, depths, minibatches = config.archs, list(config.depths), config.minibatches
-    seed, width, beta, bn_backward, loss = config.seed, config.width, config.beta, config.bn_backward, config.loss
-    batch_size = config.batch_size
     start = time.perf_counter()
-    values = {(a, d): {q: [] for q in QUANTITIES} | {"mean_correlation": []} for a in archs for d in depths}
-    covariances: dict = {}
-    for m in range(minibatches):
-        idx = minibatch_indices(seed, m, len(labels), batch_size)
-        x = torch.from_numpy(np.ascontiguousarray(images[idx]))
-        y = torch.from_numpy(np.asarray(labels[idx], dtype=np.int64))
-        for arch in archs:
-            ai = FIG5_ARCHS.index(arch)  # fixed index: values do not depend on which archs are run
-            order = None
-            if keep_covariances and m == 0:
-                net2 = build_arch(arch, 2, width, beta, bn_backward, torch_seed(child(seed, 1, ai, 2, m)))
-                g2 = probe(net2, x, y, loss, keep_gradients=True, gates=False)["gradients"]
-                g2 = g2 / np.linalg.norm(g2, axis=1, keepdims=True)
-                order = cluster_order(kmeans(g2, k=min(10, len(idx)), seed=torch_seed(child(seed, 2, ai))))
-                covariances[arch] = {"order": order, "depths": {}}
-            for depth in depths:
-                t0 = time.perf_counter()
-                net = build_arch(arch, depth, width, beta, bn_backward, torch_seed(child(seed, 1, ai, depth, m)))
-                net.requires_grad_(False)  # only input gradients are needed
-                r = probe(net, x, y if loss == "cross_entropy" else None, loss, gates=False)
-                v = values[(arch, depth)]
-                v["effective_rank"].append(r["relative_effective_rank"])
-                v["gradient_norm"].append(r["gradient_norm"])
-                v["mean_correlation"].append(r["mean_correlation"])
-                if order is not None:
-                    covariances[arch]["depths"][depth] = r["covariance"][np.ix_(order, order)]
-                if progress:
-                    progress(f"minibatch {m + 1}/{minibatches} {arch:11s} depth {depth:3d}: "
-                             f"rel. eff. rank {r['relative_effective_rank']:.4f}, "
-                             f"grad norm {r['gradient_norm']:.4f} ({time.perf_counter() - t0:.1f} s)")
+    shared = {"images": images, "labels": labels}
+    if check_workers(workers) == 1:
+        done = [_minibatch(shared, config, m, keep_covariances, progress) for m in range(minibatches)]
+    else:
+        results: dict[int, dict] = {}
+        for m, r in run_jobs(_minibatch, [(config, m, keep_covariances) for m in range(minibatches)], workers,
+                             torch.get_num_threads(), shared):
+            results[m] = r
+            for line in r["lines"] if progress else ():
+                progress(line)
+        done = [results[m] for m in range(minibatches)]
+    values = {(a, d): {q: [r["values"][(a, d)][q] for r in done]
+                       for q in (*QUANTITIES, "mean_correlation")} for a in archs for d in depths}
+    covariances = done[0]["covariances"]
     configs = [{"arch": a, "depth": d,
                 "effective_rank": _estimate(values[(a, d)]["effective_rank"]),
                 "gradient_norm": _estimate(values[(a, d)]["gradient_norm"]),

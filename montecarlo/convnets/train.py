@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help=data_help())
     p.add_argument("--checkpoints", metavar="DIR", default=None,
                    help="save every run after each epoch under DIR and resume from there")
+    p.add_argument("--workers", type=int, default=1, metavar="K",
+                   help="train the runs in K processes, each with --threads threads (default 1: in this "
+                        "process); the numbers do not depend on K, so K is not part of the stored key")
     add_store_options(p, what="the run is stored as a 'fig6-training' document (never replaced; the same run "
                               "again is read from it, not trained)")
     p.add_argument("--full", action="store_true", help="the paper's configuration (for a GPU; see above)")
@@ -160,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     plan, o = _resolve(parser, args)
+    if args.workers < 1:
+        parser.error(f"--workers: {args.workers} is not allowed: a positive integer (processes)")
     try:
         train = load_cifar10(args.data, "train", limit=o["train_images"])
         test = load_cifar10(args.data, "test", stats=(train.mean, train.std), limit=o["test_images"])
@@ -208,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     progress(f"Fig. 6 ({'full' if args.full else 'reduced'}): archs {','.join(plan.archs)}; depths "
              f"{','.join(map(str, plan.depths))}; {plan.seeds} seed(s); {plan.epochs} epoch(s); "
              f"{len(train)} training / {len(test)} test images; {config.torch_threads} torch thread(s) on "
-             f"{config.device}")
-    result = fig6(plan, train.images, train.labels, test.images, test.labels, args.checkpoints, progress)
+             f"{config.device}" + (f", {args.workers} worker processes" if args.workers > 1 else ""))
+    result = fig6(plan, train.images, train.labels, test.images, test.labels, args.checkpoints, progress,
+                  workers=args.workers)
     doc = {"kind": FIG6_KIND, "preset": "full" if args.full else "reduced",
            "options": key | {"data": str(args.data or default_data_path()), "train_files": list(train.files),
                              "test_files": list(test.files)},

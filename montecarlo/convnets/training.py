@@ -65,6 +65,7 @@ from .schedule import AutoScheduler
 from .seeds import child, torch_seed
 from .specs import TRAINING_ARCHS, TrainConfig, TrainingPlan, check_training_arch, check_training_depth
 from .thin_nets import build_thin, parameter_count
+from .workers import check_workers, run_jobs
 
 CHECKPOINT_FORMAT = 1
 
@@ -267,15 +268,33 @@ def run_cost(depth: int, epochs: int) -> float:
     return float((depth + 2) * epochs)
 
 
+def _train_job(shared: dict, arch: str, depth: int, seed_index: int, epochs: int, config: TrainConfig,
+               checkpoint: Path | None) -> dict:
+    """One run of :func:`fig6` in a worker process (:func:`.workers.run_jobs`; ``shared``: the four arrays)."""
+    return train_run(arch, depth, seed_index, epochs, config, shared["train_images"], shared["train_labels"],
+                     shared["test_images"], shared["test_labels"], checkpoint)
+
+
 def fig6(plan: TrainingPlan, train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
          test_labels: np.ndarray, checkpoint_dir: str | os.PathLike | None = None,
-         progress: Callable[[str], None] | None = None) -> dict:
-    """Train every (arch, depth, seed index) of ``plan`` and summarize (the document of :mod:`.train`)."""
+         progress: Callable[[str], None] | None = None, workers: int = 1) -> dict:
+    """Train every (arch, depth, seed index) of ``plan`` and summarize (the document of :mod:`.train`).
+
+    ``workers > 1``: the runs are trained in that many processes (:func:`.workers.run_jobs`, each with
+    ``config.torch_threads`` threads, the most expensive runs first); every run depends on its own seeds
+    only, so the document is the same, bit for bit (but the wall times), and ``progress`` reports runs
+    as they finish instead of epochs.
+    """
     archs, depths, seeds, epochs, config = plan.archs, plan.depths, plan.seeds, plan.epochs, plan.config
     start = time.perf_counter()
     ckdir = checkpoint_dir_for(checkpoint_dir, config) if checkpoint_dir is not None else None
     jobs = [(a, d, s) for s in range(seeds) for d in depths for a in archs]
     total_cost = sum(run_cost(d, epochs) for _, d, _ in jobs)
+    if check_workers(workers) > 1:
+        runs = _fig6_in_workers(jobs, epochs, config, ckdir, workers, total_cost, start, progress,
+                                {"train_images": train_images, "train_labels": train_labels,
+                                 "test_images": test_images, "test_labels": test_labels})
+        return _fig6_document(plan, runs, start, ckdir)
     done_cost = 0.0
     computed_cost = 0.0   # cost actually trained in this process (resumed epochs excluded)
     runs: dict[tuple[str, int], list[dict]] = {(a, d): [] for a in archs for d in depths}
@@ -302,6 +321,39 @@ def fig6(plan: TrainingPlan, train_images: np.ndarray, train_labels: np.ndarray,
             progress(f"[{j}/{len(jobs)}] {arch:8s} depth {depth:3d} seed {s}: {r['resumed_from']} epoch(s) read "
                      f"from checkpoint {path}")
         runs[(arch, depth)].append(r)
+    return _fig6_document(plan, runs, start, ckdir)
+
+
+def _fig6_in_workers(jobs: list[tuple[str, int, int]], epochs: int, config: TrainConfig, ckdir: Path | None,
+                     workers: int, total_cost: float, start: float, progress: Callable[[str], None] | None,
+                     shared: dict) -> dict[tuple[str, int], list[dict]]:
+    """The runs of ``jobs`` trained in ``workers`` processes, grouped as the sequential loop groups them."""
+    order = sorted(range(len(jobs)), key=lambda j: -run_cost(jobs[j][1], epochs))  # the longest first
+    args = [(*jobs[j], epochs, config, ckdir / f"{jobs[j][0]}-d{jobs[j][1]}-s{jobs[j][2]}.pt" if ckdir else None)
+            for j in order]
+    results: dict[int, dict] = {}
+    done_cost = 0.0
+    for i, r in run_jobs(_train_job, args, workers, config.torch_threads, shared):
+        j = order[i]
+        results[j] = r
+        done_cost += run_cost(r["depth"], epochs)
+        if progress:
+            elapsed = time.perf_counter() - start
+            eta = elapsed / done_cost * (total_cost - done_cost)
+            loss = r["final_train_loss"]
+            progress(f"[{len(results)}/{len(jobs)}] {r['arch']:8s} depth {r['depth']:3d} seed {r['seed_index']}: "
+                     f"{r['epochs']} epoch(s), train loss {loss if loss is None else round(loss, 4)}, test acc "
+                     f"{r['test_accuracy']:.4f} ({r['seconds']:.1f} s in a worker; elapsed {_clock(elapsed)}, "
+                     f"ETA {_clock(eta)}; {workers} workers)")
+    runs: dict[tuple[str, int], list[dict]] = {(a, d): [] for a, d, _ in jobs}
+    for j, (arch, depth, _) in enumerate(jobs):
+        runs[(arch, depth)].append(results[j])
+    return runs
+
+
+def _fig6_document(plan: TrainingPlan, runs: dict[tuple[str, int], list[dict]], start: float,
+                   ckdir: Path | None) -> dict:
+    archs, depths = plan.archs, plan.depths
     configs = []
     for arch in archs:
         for depth in depths:
