@@ -41,5 +41,5 @@ REPORT_ARGS ?=
 .PHONY: report
 report: $(STAMP)
 	-$(PY) -m montecarlo.convnets.data fetch --if-missing
-	$(PY) -m reports.produce --results out/verify.json $(REPORT_ARGS)
+	$(PY) -m reports.produce --results out/verify.json --workers auto $(REPORT_ARGS)
 	$(PY) -m reports --results out/verify.json --out out/report --force

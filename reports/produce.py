@@ -79,10 +79,28 @@ def build_parser() -> argparse.ArgumentParser:
                         "before verify; a stored run is reused): default = the CLI's defaults (a reduced "
                         "reproduction; measured on the shared 2-core machine: 9-10 min); skip. Default: default, "
                         "or skip with --quick")
+    p.add_argument("--workers", type=_workers, default=1, metavar="K|auto",
+                   help="processes for the Fig. 5 runs and the Fig. 6 training (--workers K of both CLIs: their "
+                        "minibatches and runs are independent, so the numbers do not depend on K); auto = the "
+                        "cores this process may use (make report passes auto). Default 1: one process, as before")
     p.add_argument("--rasters-only", action="store_true", dest="rasters_only",
                    help="only write the Fig. 4 gate rasters (network 0) of the grid runs already stored "
                         "(one network each; no grid run, no verify)")
     return p
+
+
+def _workers(text: str) -> int:
+    """``--workers``: a positive integer, or ``auto`` (the usable cores)."""
+    if text == "auto":
+        from montecarlo.convnets.workers import usable_cores
+        return usable_cores()
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: a positive integer or auto")
+    return value
 
 
 def run_grid(store: str, names: Sequence[str] | None, nets: int, seed: int, points: int, max_lag: int,
@@ -152,12 +170,14 @@ CONVNET_PRESETS = {"default": tuple(setting.command_args() for setting in CONVNE
                    "quick": (CONVNET_SETTINGS[0].command_args(),)}
 
 
-def _run_presets(cli: str, main, runs: Sequence[Sequence[str]], store: str, seed: int, figure: str, log) -> None:
-    """``cli`` (``python -m …``) once per argument list of ``runs`` with ``--seed --store``, in this
-    process; a stored run is read back, not recomputed.  A run that fails (e.g. no CIFAR-10 data:
-    argparse exits 2) is skipped with a note and the rest of ``runs`` is not tried."""
+def _run_presets(cli: str, main, runs: Sequence[Sequence[str]], store: str, seed: int, figure: str, log,
+                 workers: int = 1) -> None:
+    """``cli`` (``python -m …``) once per argument list of ``runs`` with ``--seed --store`` (and
+    ``--workers K`` when ``workers > 1``), in this process; a stored run is read back, not recomputed.
+    A run that fails (e.g. no CIFAR-10 data: argparse exits 2) is skipped with a note and the rest of
+    ``runs`` is not tried."""
     for extra in runs:
-        argv = [*extra, "--seed", str(seed), "--store", store]
+        argv = [*extra, "--seed", str(seed), "--store", store] + (["--workers", str(workers)] if workers > 1 else [])
         t0 = time.perf_counter()
         log(f"  {cli} " + " ".join(argv))
         try:
@@ -170,17 +190,18 @@ def _run_presets(cli: str, main, runs: Sequence[Sequence[str]], store: str, seed
         log(f"  {time.perf_counter() - t0:5.1f} s")
 
 
-def run_convnets(store: str, preset: str, seed: int, log=print) -> None:
+def run_convnets(store: str, preset: str, seed: int, log=print, workers: int = 1) -> None:
     """Fig. 5 runs of ``preset`` into ``store`` (the report omits Fig. 5 without the CIFAR-10 data)."""
     from montecarlo.convnets.cli import main as convnets
-    _run_presets("python -m montecarlo.convnets", convnets, CONVNET_PRESETS[preset], store, seed, "Fig. 5", log)
+    _run_presets("python -m montecarlo.convnets", convnets, CONVNET_PRESETS[preset], store, seed, "Fig. 5", log,
+                 workers)
 
 
 #: ``python -m montecarlo.convnets.train`` argument lists per ``--training`` preset (one run each)
 TRAINING_PRESETS = {"default": ([],)}
 
 
-def run_training(store: str, preset: str, seed: int, log=print) -> None:
+def run_training(store: str, preset: str, seed: int, log=print, workers: int = 1) -> None:
     """Fig. 6 runs of ``preset`` into ``store`` (the report omits Fig. 6 without the CIFAR-10 data).
     The train CLI sets torch's thread count (part of its key); the caller's count is restored afterwards."""
     import torch
@@ -189,7 +210,7 @@ def run_training(store: str, preset: str, seed: int, log=print) -> None:
     threads = torch.get_num_threads()
     try:
         _run_presets("python -m montecarlo.convnets.train", train, TRAINING_PRESETS[preset], store, seed,
-                     "Fig. 6", log)
+                     "Fig. 6", log, workers)
     finally:
         torch.set_num_threads(threads)
 
@@ -228,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         print(f"{what} ({preset}) into {store}:")
         try:
-            run(store, preset, args.seed)
+            run(store, preset, args.seed, workers=args.workers)
         except StoreError as err:
             print(f"python -m reports.produce: error: {err}", file=sys.stderr)
             return 2

@@ -299,6 +299,28 @@ def test_report_includes_fig5_and_never_runs_a_network(tmp_path, monkeypatch):
     assert "python -m montecarlo.convnets --depths 2,4,10,24,50" in page and f"--store {path}" in page
 
 
+def test_produce_workers_go_to_both_convnet_clis(tmp_path, monkeypatch, capsys):
+    import montecarlo.convnets.cli
+    import montecarlo.convnets.train
+    import reports.produce as P
+    from montecarlo.convnets.workers import usable_cores
+    fig5, fig6 = [], []
+    monkeypatch.setattr(P, "run_grid", lambda *a, **k: None)
+    monkeypatch.setattr(P, "write_rasters", lambda *a, **k: None)
+    monkeypatch.setattr(montecarlo.convnets.cli, "main", lambda argv: fig5.append(argv) or 0)
+    monkeypatch.setattr(montecarlo.convnets.train, "main", lambda argv: fig6.append(argv) or 0)
+    store = str(tmp_path / "s.sqlite")
+    assert P.main(["--store", store, "--skip-verify", "--workers", "2"]) == 0
+    assert len(fig5) == 2 and all(argv[-2:] == ["--workers", "2"] for argv in fig5 + fig6) and len(fig6) == 1
+    fig5.clear(), fig6.clear()
+    assert P.main(["--store", store, "--skip-verify", "--workers", "auto"]) == 0
+    cores = usable_cores()
+    assert all(("--workers" in argv) == (cores > 1) for argv in fig5 + fig6)
+    with pytest.raises(SystemExit) as info:
+        P.main(["--store", store, "--workers", "0"])
+    assert info.value.code == 2 and "--workers" in capsys.readouterr().err
+
+
 def test_produce_runs_the_convnet_presets_before_verify(tmp_path, monkeypatch, capsys):
     import montecarlo.convnets.cli
     import reports.produce as P
