@@ -180,6 +180,25 @@ def _in_threads(work, S: int) -> list:
         return list(pool.map(run, parts))
 
 
+def _network_weights(weights, W, lazy: bool, k: int, no_weights: np.ndarray):
+    """Network ``k``'s weights for a compiled per-network pass: ``(Wk, draw, k0, k1)``.
+
+    Lazy Gaussian weights are drawn inside the pass from the stream ``(k0, k1)`` (``draw``, ``Wk`` a
+    placeholder); orthogonal ones are drawn whole here (orthogonalized per matrix) and, like an
+    array's, passed dense.
+    """
+    if not lazy:
+        return W[k], False, np.uint64(0), np.uint64(0)
+    k0, k1 = weights.keys[k]
+    if not weights.orthogonal:
+        return no_weights, True, k0, k1
+    L, N = weights.depth, weights.width
+    Wk = np.empty((L, N, N), dtype=np.float32)
+    for l in range(L):
+        weights.fill_layer(k, l, Wk[l])
+    return Wk, False, k0, k1
+
+
 def real_gradients(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.ndarray,
                    *, keep: str = "all", want_active: bool = False):
     """Same contract as :func:`kernels.reference.real_gradients`; grads are float32.
@@ -219,13 +238,8 @@ def real_gradients(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.nda
         no_weights = np.empty((1, 1, 1), dtype=np.float32)
         while (k := next(queue)) < S:
             x[0] = x0[k]
-            k0, k1 = weights.keys[k] if lazy else (np.uint64(0), np.uint64(0))
-            Wk = W[k] if not lazy else no_weights
-            if lazy and weights.orthogonal:     # orthogonalized per matrix: drawn whole, then passed dense
-                Wk = np.empty((L, N, N), dtype=np.float32)
-                for l in range(L):
-                    weights.fill_layer(k, l, Wk[l])
-            _network_vjp(x, Wk, lazy and not weights.orthogonal, k0, k1, v[k], plan.skip, plan.branch, norms,
+            Wk, draw, k0, k1 = _network_weights(weights, W, lazy, k, no_weights)
+            _network_vjp(x, Wk, draw, k0, k1, v[k], plan.skip, plan.branch, norms,
                          plan.gated, through, keep_all, u, act, inv_std, ok, phi, h, g, grads[k, :, None],
                          ZT, words, z, addr, fortran)
             forward_ok[k] = ok[:, 0]
@@ -479,13 +493,8 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
         no_weights = np.empty((1, 1, 1), dtype=np.float32)
         while (k := next(queue)) < S:
             xd = np.concatenate((x0[k], t0[k]), axis=1)     # [x | dx]: one GEMM updates both
-            k0, k1 = weights.keys[k] if lazy else (np.uint64(0), np.uint64(0))
-            Wk = W[k] if not lazy else no_weights
-            if lazy and weights.orthogonal:     # orthogonalized per matrix: drawn whole, then passed dense
-                Wk = np.empty((L, N, N), dtype=np.float32)
-                for l in range(L):
-                    weights.fill_layer(k, l, Wk[l])
-            ok = _network_jvp(xd, Wk, lazy and not weights.orthogonal, k0, k1, plan.skip, plan.branch,
+            Wk, draw, k0, k1 = _network_weights(weights, W, lazy, k, no_weights)
+            ok = _network_jvp(xd, Wk, draw, k0, k1, plan.skip, plan.branch,
                               norms, plan.gated, want_active, active[k] if want_active else no_active,
                               forward_ok[k], ZT, both, idx, words, z, addr, fortran)
             if ok:

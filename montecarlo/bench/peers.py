@@ -101,16 +101,21 @@ def autograd_loop(spec: NetworkSpec, nets: int, grid: np.ndarray, *, seed: int =
 def vmap_grid(spec: NetworkSpec, nets: int, grid: np.ndarray, *, batch: int = 8, seed: int = 0,
               bias_std: float = 1.0, sink: Sink | None = None, progress=None) -> None:
     """``torch.func.vmap`` over stacks of ``batch`` networks of ``torch.func.grad`` w.r.t. the grid."""
-    torch = _torch()
-    from torch.func import grad, vmap
     skip, branch, norm = _block(spec)
-    gen = torch.Generator().manual_seed(seed)
-    t = torch.as_tensor(grid, dtype=torch.float32)
 
     def total(t, W, v, b):                                 # Σ_m f(t_m) of one network
         x = t[None, :] - b[:, None]
         return (v @ _forward(W, x, skip, branch, norm)).sum()
+    _vmap_stacks(total, spec, nets, grid, batch, seed, bias_std, sink, progress)
 
+
+def _vmap_stacks(total, spec: NetworkSpec, nets: int, grid: np.ndarray, batch: int, seed: int, bias_std: float,
+                 sink: Sink | None, progress) -> None:
+    """``vmap(grad(total))`` over stacks of ``batch`` networks drawn with ``torch.randn``; ``sink`` per row."""
+    torch = _torch()
+    from torch.func import grad, vmap
+    gen = torch.Generator().manual_seed(seed)
+    t = torch.as_tensor(grid, dtype=torch.float32)
     per_network = vmap(grad(total), in_dims=(None, 0, 0, 0))
     done = 0
     while done < nets:
@@ -354,30 +359,14 @@ def _forward_rows(Wt, x, skip: float, branch: float, norm: str):
 
 def vmap_rows(spec: NetworkSpec, nets: int, grid: np.ndarray, *, batch: int = 16, seed: int = 0,
               bias_std: float = 1.0, sink: Sink | None = None, progress=None) -> None:
-    """:func:`vmap_grid` with row-major activations ``(M, N) @ W_lᵀ`` (the other layout)."""
-    torch = _torch()
-    from torch.func import grad, vmap
+    """:func:`vmap_grid` with row-major activations ``(M, N) @ W_lᵀ`` (the other layout; ``W_lᵀ`` has the
+    law of ``W_l``, so the drawn matrix is used as the transpose)."""
     skip, branch, norm = _block(spec)
-    gen = torch.Generator().manual_seed(seed)
-    t = torch.as_tensor(grid, dtype=torch.float32)
 
     def total(t, W, v, b):
         x = t[:, None] - b[None, :]
         return (_forward_rows(W, x, skip, branch, norm) @ v).sum()
-
-    per_network = vmap(grad(total), in_dims=(None, 0, 0, 0))
-    done = 0
-    while done < nets:
-        S = min(batch, nets - done)
-        W, v = _sample(gen, spec, spec.depth, S)
-        b = torch.randn(S, spec.width, generator=gen) * bias_std
-        dfdx = per_network(t, W, v, b)
-        if sink is not None:
-            for row in dfdx.numpy():
-                sink(row)
-        done += S
-        if progress is not None:
-            progress(S)
+    _vmap_stacks(total, spec, nets, grid, batch, seed, bias_std, sink, progress)
 
 
 class CompiledLoop:
