@@ -44,6 +44,7 @@ import argparse
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 import sympy as sp
@@ -54,7 +55,7 @@ from montecarlo.convnets import evidence as convnet_evidence
 from montecarlo.convnets import training_evidence
 from montecarlo.run_options import add_store_options, open_store, workers_error
 from montecarlo.run_options import executor as executor_of
-from montecarlo.store import StoreError
+from montecarlo.store import Store, StoreError
 from reports.tables import claims_latex
 
 from . import __version__, cli
@@ -86,36 +87,41 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
     comparisons = evidence.plan(claims, settings) if settings is not None else []
     n_groups = len({c.group for c in comparisons})
     bar = _progress(len(claims) + len(controls) + n_groups) if progress else None
-    rows = []
-    for claim in claims:
-        results = claim.run_checks()
-        rows.append(_claim_entry(claim, results))
-        if bar:
-            bar(claim.id)
-    control_rows = []
-    for control in controls:
-        results = control.run_checks()
-        control_rows.append({"id": control.id, "kind": "symbolic", "rejected": claim_status(results) == FAIL,
-                             "detail": "; ".join(r.detail for r in results)})
-        if bar:
-            bar(control.id)
     runs: list[dict] = []
     family: dict[str, Any] = {}
-    if settings is not None:
-        stored = convnet_evidence.stored_documents(store)
-        trained = training_evidence.stored_documents(store)
-        n_cifar = convnet_evidence.count_tests(claims, stored) + training_evidence.count_tests(claims, trained)
-        n_controls = sum(c.column == evidence.CONTROL for c in comparisons)
-        total = len(comparisons) + n_cifar
-        alpha = settings.alpha / max(total, 1)  # one family-wise rate, Bonferroni over every comparison
-        family = {"alpha_family": settings.alpha, "alpha_each": alpha, "comparisons": total,
-                  "split": {"monte_carlo": len(comparisons) - n_controls, "monte_carlo_controls": n_controls,
-                            "cifar10_tests": n_cifar}}
-        runs = evidence.run(comparisons, settings, alpha, progress=bar, store=store, executor=executor)
-        _attach_evidence(rows, claims, comparisons, control_rows)
-        convnet_evidence.attach(rows, claims, stored, alpha, None if store is None else str(store.path))
-        training_evidence.attach(rows, claims, trained, alpha, None if store is None else str(store.path))
-    mutants = mutation_score(claims)
+    with ThreadPoolExecutor(1, thread_name_prefix="monte-carlo") as background:
+        if settings is not None:
+            stored = convnet_evidence.stored_documents(store)
+            trained = training_evidence.stored_documents(store)
+            n_cifar = convnet_evidence.count_tests(claims, stored) + training_evidence.count_tests(claims, trained)
+            n_controls = sum(c.column == evidence.CONTROL for c in comparisons)
+            total = len(comparisons) + n_cifar
+            alpha = settings.alpha / max(total, 1)  # one family-wise rate, Bonferroni over every comparison
+            family = {"alpha_family": settings.alpha, "alpha_each": alpha, "comparisons": total,
+                      "split": {"monte_carlo": len(comparisons) - n_controls, "monte_carlo_controls": n_controls,
+                                "cifar10_tests": n_cifar}}
+            # the Monte Carlo runs in the background while the symbolic checks run here: its kernels release
+            # the GIL, SymPy holds it, so the two share the cores; neither depends on the other's timing
+            monte_carlo = background.submit(_monte_carlo, comparisons, settings, alpha, bar, store, executor)
+        rows = []
+        for claim in claims:
+            results = claim.run_checks()
+            rows.append(_claim_entry(claim, results))
+            if bar:
+                bar(claim.id)
+        control_rows = []
+        for control in controls:
+            results = control.run_checks()
+            control_rows.append({"id": control.id, "kind": "symbolic", "rejected": claim_status(results) == FAIL,
+                                 "detail": "; ".join(r.detail for r in results)})
+            if bar:
+                bar(control.id)
+        mutants = mutation_score(claims)
+        if settings is not None:
+            runs = monte_carlo.result()
+            _attach_evidence(rows, claims, comparisons, control_rows)
+            convnet_evidence.attach(rows, claims, stored, alpha, None if store is None else str(store.path))
+            training_evidence.attach(rows, claims, trained, alpha, None if store is None else str(store.path))
     ok = (all(r["symbolic"] != FAIL for r in rows) and all(c["rejected"] for c in control_rows)
           and mutants["rejected"] == mutants["tried"]
           and all(r.get("path", {}).get("verdict") not in (DEPARTS, HOLDS_APPROXIMATELY) for r in rows))
@@ -131,6 +137,16 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
                            "max_rounds": settings.max_rounds, "backend": settings.backend}
         doc["runs"] = runs
     return doc
+
+
+def _monte_carlo(comparisons: list, settings: evidence.Settings, alpha: float, bar, store: Any,
+                 executor: Any) -> list[dict]:
+    """:func:`montecarlo.evidence.run` on a thread of its own, with its own connection to the store
+    (an SQLite connection serves the thread that opened it)."""
+    if store is None:
+        return evidence.run(comparisons, settings, alpha, progress=bar, store=None, executor=executor)
+    with Store(store.path) as own:
+        return evidence.run(comparisons, settings, alpha, progress=bar, store=own, executor=executor)
 
 
 def _attach_evidence(rows: list[dict], claims: Sequence[Claim], comparisons: list, control_rows: list) -> None:
