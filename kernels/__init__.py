@@ -87,7 +87,7 @@ def get_kernel(name: str) -> SimpleNamespace:
                            real_gradients=module.real_gradients,
                            path_gradients=module.path_gradients,
                            input_derivative=module.input_derivative,
-                           lazy_real_weights=getattr(module, "lazy_real_weights", False))
+                           lazy_weights=getattr(module, "lazy_weights", False))
 
 
 __all__ = ["BACKENDS", "BackendUnavailable", "LayerPlan", "NonFiniteError", "check_backend", "get_kernel"]

@@ -46,8 +46,9 @@ numba_cache.configure()   # before the first @njit(cache=True): see kernels.numb
 
 name = "numba"
 dtype = np.float32
-#: :func:`real_gradients` takes a lazy weights source and draws each network's matrices itself
-lazy_real_weights = True
+#: :func:`real_gradients` and :func:`path_gradients` take a lazy weights source and draw each
+#: network's matrices themselves
+lazy_weights = True
 
 _NORM_CODE = {"none": 0, "center": 1, "bn": 2}
 
@@ -291,37 +292,72 @@ def _network_vjp(x, Wk, lazy, k0, k1, v, skip, branch, norms, gated, through, ke
         grads[0] = g
 
 
-def path_gradients(plan: LayerPlan, weights: np.ndarray, readout: np.ndarray,
+def path_gradients(plan: LayerPlan, weights, readout: np.ndarray,
                    gates: np.ndarray | None, *, n_inputs: int | None = None, keep: str = "all"):
-    """Same contract as :func:`kernels.reference.path_gradients`; grads are float32."""
-    S = weights.shape[0]
+    """Same contract as :func:`kernels.reference.path_gradients`; grads are float32.
+
+    One compiled call per network (:func:`_network_path`), networks handed to the threads one at a
+    time; the path model has no forward pass, so each ``Z_l`` is drawn (lazy weights) or copied into
+    one ``N × N`` buffer right before its product ``Z_lᵀ g``.
+    """
+    S, L, N = weights.shape[0], weights.shape[1], weights.shape[2]
     M = gates.shape[-1] if gates is not None else int(n_inputs)
     if gates is not None:
         check_shapes(plan, weights, readout, gates)
         gates = np.ascontiguousarray(gates, dtype=np.bool_)
-    W, v = _f32_weights(weights), _f32(readout)
-    parts = _in_threads(lambda p: _path_part(plan, W[p], v[p], gates[p] if gates is not None else None,
-                                             M, keep), S)
-    grads = np.concatenate(parts)
+    lazy = hasattr(weights, "fill_layer")
+    W = weights if lazy else _f32_weights(weights)
+    v = _f32(readout)
+    keep_all = keep == "all"
+    grads = np.empty((S, L if keep_all else 1, N, M), dtype=np.float32)
+    addr, fortran = sgemm.routine()
+    queue = itertools.count()
+
+    def worker(_) -> None:
+        sgemm.pin_mkl_thread()
+        ZT = np.empty((1, N, N), dtype=np.float32)
+        g = np.empty((1, N, M), dtype=np.float32)
+        h = np.empty_like(g)
+        ones = np.ones((1, N), dtype=np.float32)
+        none_gate = np.empty((L, 1, N, M), dtype=np.bool_)
+        words, z = rng.scratch()
+        no_weights = np.empty((1, 1, 1), dtype=np.float32)
+        while (k := next(queue)) < S:
+            Wk, draw, k0, k1 = _network_weights(weights, W, lazy, k, no_weights)
+            gk = gates[k][:, None] if plan.gated else none_gate
+            _network_path(Wk, draw, k0, k1, v[k], plan.skip, plan.branch, plan.gated, gk, none_gate[0], ones,
+                          keep_all, g, h, grads[k, :, None], ZT, words, z, addr, fortran)
+
+    _in_threads(worker, S)
     raise_if_nonfinite(grads, None, keep)
     return grads
 
 
-def _path_part(plan, W, readout, gates, M, keep):
-    S, L, N, _ = W.shape
-    ones = np.ones((S, N), dtype=np.float32)
-    none_gate = np.empty((S, N, M), dtype=np.bool_)
-    grads = np.empty((S, L if keep == "all" else 1, N, M), dtype=np.float32)
-    g = _seed(readout, M)
+@njit(cache=True, nogil=True, error_model="numpy")
+def _network_path(Wk, draw, k0, k1, v, skip, branch, gated, gates, none_gate, ones, keep_all, g, h, grads, ZT,
+                  words, z, addr, fortran):
+    """The path model's backward pass of one network: from ``g = v``, ``h = Z_lᵀ g`` (``ZT[0]`` row
+    ``j`` = column ``j`` of ``Z_l``, drawn or copied), then ``g ← s g + b (gate ⊙ h)``
+    (:func:`_backward_step`, no normalization); ``gates`` (L, 1, N, M)."""
+    L = skip.size
+    N = g.shape[1]
+    M = g.shape[2]
+    for n in range(N):
+        for m in range(M):
+            g[0, n, m] = v[n]
     for l in range(L - 1, -1, -1):
-        h = np.matmul(W[:, l].transpose(0, 2, 1), g)
-        _backward_step(g, h, gates[:, l] if plan.gated else none_gate, plan.gated, 0, False,
-                       ones, none_gate, plan.skip[l], plan.branch[l])
-        if keep == "all":
-            grads[:, L - 1 - l] = g
-    if keep != "all":
-        grads[:, 0] = g
-    return grads
+        if draw:
+            rng.fill_normals_with(k0, k1, rng.weight_column_start(N, l, 0), ZT[0].reshape(N * N), words, z)
+        else:
+            for j in range(N):
+                for i in range(N):
+                    ZT[0, j, i] = Wk[l, i, j]
+        gemm_ab(addr, ZT[0], g[0], h[0], 1.0, 0.0, fortran)
+        _backward_step(g, h, gates[l], gated, 0, False, ones, none_gate, skip[l], branch[l])
+        if keep_all:
+            grads[L - 1 - l] = g
+    if not keep_all:
+        grads[0] = g
 
 
 # ----------------------------------------------------------------------------- forward mode

@@ -45,6 +45,7 @@ import numpy as np
 
 from kernels import get_kernel
 from kernels.contiguity import run_length_counts
+from kernels.summaries import gate_moments, pair_moments
 from theory.specs import NetworkSpec, ShallowSpec, SpecError
 
 from . import networks, sampling
@@ -200,9 +201,15 @@ class PairsExperiment:
                                            want_active=plan.layers.gated)
         rows = np.empty((len(nets), self.width()))
         white = white_effective_rank(2 * self.pairs, self.spec.width) if self.effective_rank else 1.0
+        moments = np.empty((L, 2))
         for k in range(len(nets)):
-            rows[k, :2 * L] = pair_summary(grads[k]).ravel()
-            rows[k, 2 * L:4 * L] = (gate_summary(active[k]) if active is not None else np.ones((L, 2))).ravel()
+            pair_moments(grads[k], moments)              # pair_summary's numbers, in one compiled pass
+            rows[k, :2 * L] = moments.ravel()
+            if active is not None:
+                gate_moments(active[k], moments)         # gate_summary's
+                rows[k, 2 * L:4 * L] = moments.ravel()
+            else:
+                rows[k, 2 * L:4 * L] = 1.0
             if self.effective_rank:        # Δ_d = grads[k, d−1]ᵀ, 2P × N (the rank is transpose-invariant)
                 rows[k, 4 * L:] = effective_ranks(grads[k]) / white
         return rows

@@ -12,6 +12,7 @@ z-tests use |z| < 4.4 (false-alarm rate 1.1e-5 per comparison).
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from montecarlo.observables import typical_pairs
@@ -63,3 +64,24 @@ def test_bn_resnet_small_beta_follows_the_exact_product():
     exact = path_moments(spec)["layer_curves"]["correlation"]
     for d, est in zip(r.depth, r.correlation):
         assert abs(est.mean - float(exact[d - 1])) < 0.01, (d, est, float(exact[d - 1]))
+
+
+def test_compiled_pair_summaries_equal_the_numpy_reference():
+    """kernels.summaries: pair_summary's (A, C) to float64 rounding, gate_summary's shares exactly; a
+    pairing of the wrong columns is told apart."""
+    from kernels.summaries import gate_moments, pair_moments
+    from montecarlo.observables import gate_summary, pair_summary
+    rng = np.random.default_rng(2)
+    grads = rng.standard_normal((5, 7, 12)).astype(np.float32)
+    grads[:, :, 1::2] += 0.6 * grads[:, :, 0::2]           # correlated pairs: C clearly nonzero
+    got = np.empty((5, 2))
+    pair_moments(grads, got)
+    np.testing.assert_allclose(got, pair_summary(grads), rtol=1e-12, atol=1e-15)
+    shuffled = np.ascontiguousarray(np.roll(grads, 1, axis=2))   # columns (2p−1, 2p): other pairs
+    wrong = np.empty((5, 2))
+    pair_moments(shuffled, wrong)
+    assert not np.allclose(wrong[:, 1], got[:, 1], rtol=0.05)
+    active = grads > 0
+    shares = np.empty((5, 2))
+    gate_moments(active, shares)
+    np.testing.assert_array_equal(shares, gate_summary(active))

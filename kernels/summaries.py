@@ -1,0 +1,54 @@
+"""Per-network summaries of typical pairs in compiled code (float64 sums of float32 gradients).
+
+:func:`pair_moments` is :func:`montecarlo.observables.pair_summary`'s arithmetic: per layer, the means
+over neurons and pairs of ``(g(x)² + g(x')²)/2`` and ``g(x) g(x')``, columns ``2p, 2p + 1`` of a
+``(L, N, 2P)`` gradient being the two inputs of pair ``p``; :func:`gate_moments` the share of active
+units and of units active at both inputs of a pair.  One pass over the gradient instead of numpy's
+five temporaries per network (1 ms of a 3.3 ms path-model network at L = 99, N = 64, measured
+2026-12-01); the sums run in a fixed order (so the same bits wherever a chunk is computed) and
+differ from numpy's pairwise ones by float64 rounding (tested).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from . import numba_cache
+
+numba_cache.configure()   # before the first @njit(cache=True): see kernels.numba_cache
+
+
+@njit(cache=True, nogil=True)
+def pair_moments(grads, out):
+    """``out[l] = (A_l, C_l)`` (float64) from one network's ``grads`` (L, N, 2P)."""
+    L, N, M = grads.shape
+    P = M // 2
+    for l in range(L):
+        a = 0.0
+        c = 0.0
+        for n in range(N):
+            for p in range(P):
+                x = np.float64(grads[l, n, 2 * p])
+                y = np.float64(grads[l, n, 2 * p + 1])
+                a += x * x + y * y
+                c += x * y
+        out[l, 0] = 0.5 * a / (N * P)
+        out[l, 1] = c / (N * P)
+
+
+@njit(cache=True, nogil=True)
+def gate_moments(active, out):
+    """``out[l] = (active share, co-active share within pairs)`` from one network's gates (L, N, 2P)."""
+    L, N, M = active.shape
+    P = M // 2
+    for l in range(L):
+        on = 0
+        both = 0
+        for n in range(N):
+            for p in range(P):
+                x = active[l, n, 2 * p]
+                y = active[l, n, 2 * p + 1]
+                on += x + y
+                both += x & y
+        out[l, 0] = on / (N * M)
+        out[l, 1] = both / (N * P)
