@@ -107,7 +107,7 @@ def gradients(plan: EnginePlan, kernel, seed: int, networks: range, inputs: str,
     is the sampled gates when ``want_active``.  ``grads`` are the rescaled ``g̃`` (see module doc).
     """
     spec = plan.spec
-    if plan.model == "real" and getattr(kernel, "lazy_real_weights", False):   # drawn per network by the kernel
+    if getattr(kernel, "lazy_weights", False):   # each network's matrices drawn by the kernel, as it needs them
         weights = sampling.LazyWeights(seed, networks, spec.depth, spec.width, plan.orthogonal)
         readout = weights.readout
     else:
