@@ -62,7 +62,7 @@ import numpy as np
 from numba import njit
 from scipy import stats
 
-from kernels import get_kernel
+from kernels import get_kernel, rng, sgemm
 from kernels.blas_threads import single_threaded_blas, worker_count
 from kernels.sgemm import gemm_at_b
 from theory.cli import command
@@ -346,18 +346,25 @@ def _products(addr, fortran, ZT, both, out, counts):
         gemm_at_b(addr, ZT, c, both, out, 1.0, 1.0, fortran)
 
 
+@njit(nogil=True, cache=False)
+def _normals_per_layer(k0, k1, counts, buf, words, z):
+    flat = buf.reshape(-1)
+    N = buf.shape[0]
+    for l in range(counts.size):
+        rng.fill_normals_with(k0, k1, rng.weight_column_start(N, l, 0), flat[:counts[l] * N], words, z)
+
+
 def engine_limit(spec: NetworkSpec, s: Settings, counts: np.ndarray) -> dict:
     """The engine's floor per network: its executed products and its weight normals, nothing else.
 
     ``counts`` (S, L): the columns ``K_l`` each profiled network multiplies.  On the engine's thread
     split (one network per worker at a time, single-threaded BLAS), time the ``N × K_l × 2M``
     products with the engine's own sgemm (:func:`kernels.sgemm.routine`) and the ``Σ_l K_l · N``
-    normals of the weights stream (:func:`kernels.rng.fill_normals_with`); ms per network (wall)
-    and the networks/s they allow.
+    normals of the weights stream (:func:`kernels.rng.fill_normals_with`, each layer's into one
+    ``N × N`` buffer, as the engine draws them); ms per network (wall) and the networks/s they allow.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from kernels import rng, sgemm
     N, M = spec.width, s.points
     addr, fortran = sgemm.routine()
     S = counts.shape[0]
@@ -371,10 +378,9 @@ def engine_limit(spec: NetworkSpec, s: Settings, counts: np.ndarray) -> dict:
                 both = np.ones((N, 2 * M), dtype=np.float32)
                 out = np.zeros((N, 2 * M), dtype=np.float32)
                 _products(addr, fortran, ZT, both, out, counts[k].astype(np.int64))
-            else:
-                buf = np.empty(int(counts[k].sum()) * N, dtype=np.float32)
-                words, z = rng.scratch()
-                rng.fill_normals_with(np.uint64(k + 1), np.uint64(7), 0, buf, words, z)
+            else:   # as the engine draws them: each layer's K_l columns into one N × N buffer (in cache)
+                _normals_per_layer(np.uint64(k + 1), np.uint64(7), counts[k].astype(np.int64),
+                                   np.empty((N, N), dtype=np.float32), *rng.scratch())
     out = {}
     with ThreadPoolExecutor(parts) as pool:
         for what in ("products", "normals"):
