@@ -11,19 +11,22 @@
 3. Fig. 5: ``python -m montecarlo.convnets --store PATH`` (``--convnets default``: the CLI's
    defaults, then ``--loss sum --bn-backward constant --minibatches 16``; ``quick``: the first only — fewer depths
    would save little, the deep nets dominate; ``skip``), a stored run is read back, not
-   recomputed.  Measured on this project's 2-core machine: 1.6 min per run when idle, 4 min
-   lightly loaded, 14 min when shared (the first ``make report`` only);
+   recomputed.  Measured on one core of this project's 2-core machine (docs/benchmarks.md, "Report
+   build time"): 74-82 s and 195-202 s (were 138 s and 316 s before the probe skipped its unused gate
+   hooks and the freed activations stayed in the heap); ``--workers K`` splits the minibatches over
+   K processes;
 4. Fig. 6: ``python -m montecarlo.convnets.train --seed K --store PATH`` (``--training default``: the
    CLI's defaults, a reduced reproduction — 4 architectures, depths 8, 20, 50, 2 seeds, 5 epochs on
    1,000 images; ``skip``; ``--quick`` implies ``skip`` unless ``--training`` is given), a stored run is
-   read back (0.4 s), not retrained.  Measured on this project's 2-core machine while it was shared
-   (one torch thread): 549 s and 595 s in two runs, i.e. 9-10 min (the first ``make report`` only,
-   and again after the code of ``montecarlo/convnets/`` changes: that is the document's code version);
+   read back (0.4 s), not retrained.  Measured on one core (one torch thread): 276 s; ``--workers K``
+   trains the 24 runs in K processes, longest first (the first ``make report`` only, and again after
+   the code of ``montecarlo/convnets/`` changes: that is the document's code version);
 5. ``python -m theory.verify --json --store PATH`` into ``--results`` (default
    ``out/verify.json``; its Monte Carlo chunks go to the same store; it decides the CIFAR-10
    claims from the stored Fig. 5 documents).
 
-``--quick``: a subset of the grid runs with 8 networks and ``theory.verify --symbolic-only``
+``--workers K|auto`` (``make report``: auto, the usable cores) goes to steps 3 and 4; the numbers do
+not depend on it.  ``--quick``: a subset of the grid runs with 8 networks and ``theory.verify --symbolic-only``
 and no Fig. 6 training (a smoke test; the figures then have fewer curves and no Monte Carlo points
 in the theory-vs-measurement panel).  Then ``python -m reports --results FILE --out DIR``.
 """
@@ -72,12 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "the claims effrank-depth and gradnorm-depth from it; a stored run is reused): "
                         "default = the registry's two settings (theory.claims.CONVNET_SETTINGS): "
                         + "; ".join(" ".join(s.command_args()) for s in CONVNET_SETTINGS) + " "
-                        "(measured on 2 cores: 1.6-4 min for 8 minibatches, twice that for 16, up to 14 min per 8 when the machine is shared); quick = the "
+                        "(measured on one core: 1.3 min for 8 minibatches, 3.3 min for 16; --workers splits them); quick = the "
                         "first of these only; skip. Default: default, or quick with --quick")
     p.add_argument("--training", choices=("default", "skip"), default=None,
                    help="Fig. 6: thin convnets trained on CIFAR-10 (python -m montecarlo.convnets.train --store PATH, "
                         "before verify; a stored run is reused): default = the CLI's defaults (a reduced "
-                        "reproduction; measured on the shared 2-core machine: 9-10 min); skip. Default: default, "
+                        "reproduction; measured on one core: 4.6 min; --workers splits the runs); skip. Default: default, "
                         "or skip with --quick")
     p.add_argument("--workers", type=_workers, default=1, metavar="K|auto",
                    help="processes for the Fig. 5 runs and the Fig. 6 training (--workers K of both CLIs: their "
