@@ -99,7 +99,7 @@ class Settings:
     ambiguity: float = 2.0  # |z| within this of the critical value: sample on (holds vs approximately)
     pilot_nets: int = 24
     max_nets: int = 3000
-    flops_per_run: float = 1e11  # caps the networks of one group: nets <= flops_per_run / flops(net)
+    flops_per_run: float = 3e11  # caps the networks of one group: nets <= flops_per_run / flops(net)
     grid_nets: int = 24
     max_rounds: int = 5
     growth: int = 4  # a round at most multiplies a group's networks by this (the estimate that plans it is re-read)
@@ -450,17 +450,14 @@ def _sample_groups(groups: dict[tuple, list[Comparison]], settings: Settings, al
     """:func:`_sample_group` for every group, up to :data:`GROUPS_IN_FLIGHT` at a time.
 
     A group's sampling depends on its own results only (counts, never times), and each chunk's
-    networks on its index, so running groups side by side changes no bit of any result; each group
-    thread opens its own connection to the store (SQLite serializes the writes).  Without a pool
-    (one thread, or a caller's serial executor) the groups run one after the other.
+    networks on its index, so running groups side by side changes no bit of any result; the group
+    threads share the store's one connection (:class:`~montecarlo.store.Store` serializes its use).
+    Without a pool (one thread, or a caller's serial executor) the groups run one after the other.
     """
     def one(key: tuple) -> dict:
         if progress:
             progress(f"{key[0]}:{key[1].describe()} [{key[2]}]")
-        if not concurrent:
-            return _sample_group(key, groups[key], settings, alpha, store, executor)
-        with Store(store.path) as own:
-            return _sample_group(key, groups[key], settings, alpha, own, executor)
+        return _sample_group(key, groups[key], settings, alpha, store, executor)
     concurrent = executor is not None and GROUPS_IN_FLIGHT > 1 and len(groups) > 1
     if not concurrent:
         return {key: one(key) for key in groups}

@@ -56,6 +56,8 @@ import os
 import socket
 import sqlite3
 import struct
+import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -224,6 +226,7 @@ class Store:
         self.path = Path(path).expanduser() if path is not None else default_store_path()
         self.timeout = timeout
         self._db: sqlite3.Connection | None = None
+        self._lock = threading.RLock()   # one connection, shared by the threads of a run (see _guard)
         self._run_ids: dict[RunKey, int] = {}
         if not self.path.exists() and not self.path.is_symlink():
             self._create()
@@ -232,7 +235,7 @@ class Store:
     # ------------------------------------------------------------------ opening
     def _connect(self, path: Path, mode: str) -> sqlite3.Connection:
         db = sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode={mode}", uri=True,
-                             timeout=self.timeout, isolation_level=None)
+                             timeout=self.timeout, isolation_level=None, check_same_thread=False)
         db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
         return db
 
@@ -287,8 +290,25 @@ class Store:
             db.execute("ROLLBACK")
             raise
 
-    def _check_header(self) -> None:
-        """Reject, before SQLite touches it, a file that is not an SQLite database or is truncated."""
+    def _check_header(self, patience_s: float = 2.0) -> None:
+        """Reject, before SQLite touches it, a file that is not an SQLite database or is truncated.
+
+        While another connection checkpoints its write-ahead log, page 1 (with the new size) can reach
+        the file before the pages that grow it: with a ``-wal`` file beside it, an apparent truncation is
+        read again for up to ``patience_s`` before it is called corrupt.
+        """
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                self._check_header_once()
+                return
+            except StoreError as err:
+                wal = Path(str(self.path) + "-wal")
+                if "truncated" not in str(err) or not wal.exists() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def _check_header_once(self) -> None:
         if self.path.is_dir():
             raise StoreError(self.path, "is a directory, not a results store",
                              "pass --store with a file path (or --no-store)")
@@ -341,7 +361,17 @@ class Store:
 
     @contextmanager
     def _guard(self, doing: str) -> Iterator[None]:
-        """Turn SQLite errors into :class:`StoreError` naming the path (a locked store is not corrupt)."""
+        """Turn SQLite errors into :class:`StoreError` naming the path (a locked store is not corrupt).
+
+        Every use of the connection goes through here, under the store's lock: the threads of one run
+        (groups sampled side by side, the Monte Carlo beside the symbolic checks) share one connection,
+        one statement or transaction at a time.  (A connection per thread raced: opening one while
+        another committed could read a header that a checkpoint had written before the file grew.)
+        """
+        with self._lock:
+            yield from self._guarded(doing)
+
+    def _guarded(self, doing: str) -> Iterator[None]:
         try:
             yield
         except StoreError:
@@ -371,11 +401,12 @@ class Store:
             raise StoreError(self.path, f"is corrupt or not a results store (sqlite: {err})") from None
 
     def close(self) -> None:
-        if self._db is not None:
-            try:
-                self._db.close()
-            finally:
-                self._db = None
+        with self._lock:
+            if self._db is not None:
+                try:
+                    self._db.close()
+                finally:
+                    self._db = None
 
     def __enter__(self) -> "Store":
         return self

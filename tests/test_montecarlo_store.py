@@ -252,6 +252,48 @@ def test_truncated_store_is_corrupt(tmp_path):
     _expect_refusal(path, "corrupt")
 
 
+def test_a_store_growing_under_a_checkpoint_is_read_again_not_called_corrupt(tmp_path):
+    """With a -wal file beside it, a file shorter than its header says (a checkpoint that wrote page 1
+    first) is read again; once it has grown, it opens.  Without a -wal file it is corrupt at once."""
+    import threading
+    import time
+    path = tmp_path / "g.sqlite"
+    _filled_store(path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) // 2])
+    wal = tmp_path / "g.sqlite-wal"
+    wal.write_bytes(b"")
+
+    def grow():
+        time.sleep(0.2)
+        path.write_bytes(whole)
+    thread = threading.Thread(target=grow)
+    thread.start()
+    with Store(path) as store:                  # waited for the file to grow
+        assert store.runs()
+    thread.join()
+    wal.unlink(missing_ok=True)
+    path.write_bytes(whole[: len(whole) // 2])
+    _expect_refusal(path, "corrupt")
+
+
+def test_one_store_serves_many_threads(tmp_path):
+    """Groups sampled side by side share one Store: concurrent writes and reads all land."""
+    from concurrent.futures import ThreadPoolExecutor
+    exp = PairsExperiment(SPEC, pairs=3)
+    keys = [RunKey.of(exp, seed, "numba") for seed in range(4)]
+    rows = np.random.default_rng(1).standard_normal((2, exp.width()))
+    with Store(tmp_path / "m.sqlite") as store:
+        def fill(key):
+            for start in range(0, 40, 2):
+                store.put_chunk(key, start, start + 2, rows + start)
+                assert np.array_equal(store.load_chunk(key, start, start + 2, exp.width()), rows + start)
+            return store.chunk_ranges(key)
+        with ThreadPoolExecutor(4) as pool:
+            ranges = list(pool.map(fill, keys))
+    assert all(r == [(a, a + 2) for a in range(0, 40, 2)] for r in ranges)
+
+
 def test_failed_checksum_is_corrupt_and_nothing_is_written(tmp_path):
     path = tmp_path / "b.sqlite"
     _filled_store(path)

@@ -55,7 +55,7 @@ from montecarlo.convnets import evidence as convnet_evidence
 from montecarlo.convnets import training_evidence
 from montecarlo.run_options import add_store_options, open_store, workers_error
 from montecarlo.run_options import executor as executor_of
-from montecarlo.store import Store, StoreError
+from montecarlo.store import StoreError
 from reports.tables import claims_latex
 
 from . import __version__, cli
@@ -102,7 +102,8 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
                                 "cifar10_tests": n_cifar}}
             # the Monte Carlo runs in the background while the symbolic checks run here: its kernels release
             # the GIL, SymPy holds it, so the two share the cores; neither depends on the other's timing
-            monte_carlo = background.submit(_monte_carlo, comparisons, settings, alpha, bar, store, executor)
+            monte_carlo = background.submit(evidence.run, comparisons, settings, alpha, progress=bar, store=store,
+                                            executor=executor)
         rows = []
         for claim in claims:
             results = claim.run_checks()
@@ -137,16 +138,6 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
                            "max_rounds": settings.max_rounds, "backend": settings.backend}
         doc["runs"] = runs
     return doc
-
-
-def _monte_carlo(comparisons: list, settings: evidence.Settings, alpha: float, bar, store: Any,
-                 executor: Any) -> list[dict]:
-    """:func:`montecarlo.evidence.run` on a thread of its own, with its own connection to the store
-    (an SQLite connection serves the thread that opened it)."""
-    if store is None:
-        return evidence.run(comparisons, settings, alpha, progress=bar, store=None, executor=executor)
-    with Store(store.path) as own:
-        return evidence.run(comparisons, settings, alpha, progress=bar, store=own, executor=executor)
 
 
 def _attach_evidence(rows: list[dict], claims: Sequence[Claim], comparisons: list, control_rows: list) -> None:
