@@ -98,7 +98,7 @@ class Settings:
     power: float = 0.95  # of each comparison's interval clearing its band's nearest edge (sizing)
     ambiguity: float = 2.0  # |z| within this of the critical value: sample on (holds vs approximately)
     pilot_nets: int = 24
-    max_nets: int = 3000
+    max_nets: int = 1000  # and at most this many networks (cheap groups stop where a finite-width bias of ~2 % would turn holds into holds approximately in some seeds only: docs/stability.md runs 10-12)
     flops_per_run: float = 3e11  # caps the networks of one group: nets <= flops_per_run / flops(net)
     grid_nets: int = 24
     max_rounds: int = 5
