@@ -60,7 +60,7 @@ def _save(fig, out_dir: Path, name: str) -> list[Path]:
     paths = []
     for ext in ("png", "pdf"):
         path = out_dir / f"{name}.{ext}"
-        fig.savefig(path, bbox_inches="tight", metadata={"CreationDate": None} if ext == "pdf" else None)
+        fig.savefig(path, metadata={"CreationDate": None} if ext == "pdf" else None)   # layout="constrained" fits the margins: no second, "tight" draw
         paths.append(path)
     plt.close(fig)
     return paths
