@@ -97,8 +97,9 @@ def format_report(doc: dict) -> str:
         lines.append("")
         lines.append(f"verify {name}: {len(plan['groups'])} groups; every group at its pilot "
                      f"{plan['pilot_s']:.0f} s, every group at its cap {plan['cap_s']:.0f} s "
-                     f"({plan['cap_s'] / 3600:.2f} h)" + (f"; this verify document's groups took {plan['verify_s']:.0f} s"
-                                                         if plan.get("verify_s") is not None else ""))
+                     f"({plan['cap_s'] / 3600:.2f} h)" + (
+                         f"; the --verify document's groups: {plan['verify_s']:.0f} s summed over groups (they overlap: "
+                         "up to four are sampled side by side)" if plan.get("verify_s") is not None else ""))
         top = sorted(plan["groups"], key=lambda r: -r["cap_s"])[:8]
         lines.append(f"  {'group (largest at cap)':58s} {'model':>5s} {'ms/net':>8s} {'pilot':>6s} {'cap':>6s} "
                      f"{'s at cap':>9s}")
