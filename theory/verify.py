@@ -89,7 +89,11 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
     bar = _progress(len(claims) + len(controls) + n_groups) if progress else None
     runs: list[dict] = []
     family: dict[str, Any] = {}
-    with ThreadPoolExecutor(1, thread_name_prefix="monte-carlo") as background:
+    # the symbolic checks, controls and mutants run on a thread beside the Monte Carlo: its kernels release
+    # the GIL, SymPy holds it, so the two share the cores; neither depends on the other's timing.  The Monte
+    # Carlo stays on this thread, so that Ctrl-C stops it at once (the checks then finish within seconds).
+    with ThreadPoolExecutor(1, thread_name_prefix="symbolic") as background:
+        symbolic = background.submit(_symbolic_rows, claims, controls, bar)
         if settings is not None:
             stored = convnet_evidence.stored_documents(store)
             trained = training_evidence.stored_documents(store)
@@ -100,29 +104,12 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
             family = {"alpha_family": settings.alpha, "alpha_each": alpha, "comparisons": total,
                       "split": {"monte_carlo": len(comparisons) - n_controls, "monte_carlo_controls": n_controls,
                                 "cifar10_tests": n_cifar}}
-            # the Monte Carlo runs in the background while the symbolic checks run here: its kernels release
-            # the GIL, SymPy holds it, so the two share the cores; neither depends on the other's timing
-            monte_carlo = background.submit(evidence.run, comparisons, settings, alpha, progress=bar, store=store,
-                                            executor=executor)
-        rows = []
-        for claim in claims:
-            results = claim.run_checks()
-            rows.append(_claim_entry(claim, results))
-            if bar:
-                bar(claim.id)
-        control_rows = []
-        for control in controls:
-            results = control.run_checks()
-            control_rows.append({"id": control.id, "kind": "symbolic", "rejected": claim_status(results) == FAIL,
-                                 "detail": "; ".join(r.detail for r in results)})
-            if bar:
-                bar(control.id)
-        mutants = mutation_score(claims)
-        if settings is not None:
-            runs = monte_carlo.result()
-            _attach_evidence(rows, claims, comparisons, control_rows)
-            convnet_evidence.attach(rows, claims, stored, alpha, None if store is None else str(store.path))
-            training_evidence.attach(rows, claims, trained, alpha, None if store is None else str(store.path))
+            runs = evidence.run(comparisons, settings, alpha, progress=bar, store=store, executor=executor)
+        rows, control_rows, mutants = symbolic.result()
+    if settings is not None:
+        _attach_evidence(rows, claims, comparisons, control_rows)
+        convnet_evidence.attach(rows, claims, stored, alpha, None if store is None else str(store.path))
+        training_evidence.attach(rows, claims, trained, alpha, None if store is None else str(store.path))
     ok = (all(r["symbolic"] != FAIL for r in rows) and all(c["rejected"] for c in control_rows)
           and mutants["rejected"] == mutants["tried"]
           and all(r.get("path", {}).get("verdict") not in (DEPARTS, HOLDS_APPROXIMATELY) for r in rows))
@@ -138,6 +125,23 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
                            "max_rounds": settings.max_rounds, "backend": settings.backend}
         doc["runs"] = runs
     return doc
+
+
+def _symbolic_rows(claims: Sequence[Claim], controls: list, bar) -> tuple[list[dict], list[dict], dict]:
+    """Every claim's symbolic checks, the symbolic negative controls and the mutation score."""
+    rows = []
+    for claim in claims:
+        rows.append(_claim_entry(claim, claim.run_checks()))
+        if bar:
+            bar(claim.id)
+    control_rows = []
+    for control in controls:
+        results = control.run_checks()
+        control_rows.append({"id": control.id, "kind": "symbolic", "rejected": claim_status(results) == FAIL,
+                             "detail": "; ".join(r.detail for r in results)})
+        if bar:
+            bar(control.id)
+    return rows, control_rows, mutation_score(claims)
 
 
 def _attach_evidence(rows: list[dict], claims: Sequence[Claim], comparisons: list, control_rows: list) -> None:
