@@ -64,6 +64,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -454,20 +455,29 @@ def _sample_groups(groups: dict[tuple, list[Comparison]], settings: Settings, al
     threads share the store's one connection (:class:`~montecarlo.store.Store` serializes its use).
     Without a pool (one thread, or a caller's serial executor) the groups run one after the other.
     """
+    stop = threading.Event()   # set when the run is abandoned (Ctrl-C, an error): no group starts another round
+
     def one(key: tuple) -> dict:
         if progress:
             progress(f"{key[0]}:{key[1].describe()} [{key[2]}]")
-        return _sample_group(key, groups[key], settings, alpha, store, executor)
+        return _sample_group(key, groups[key], settings, alpha, store, executor, stop)
     concurrent = executor is not None and GROUPS_IN_FLIGHT > 1 and len(groups) > 1
     if not concurrent:
         return {key: one(key) for key in groups}
-    with ThreadPoolExecutor(GROUPS_IN_FLIGHT, thread_name_prefix="group") as pool:
+    pool = ThreadPoolExecutor(GROUPS_IN_FLIGHT, thread_name_prefix="group")
+    try:
         futures = {key: pool.submit(one, key) for key in groups}
         return {key: futures[key].result() for key in groups}
+    except BaseException:
+        stop.set()                                     # the groups in flight end with their current round,
+        pool.shutdown(wait=False, cancel_futures=True)  # the others never start
+        raise
+    finally:
+        pool.shutdown(wait=True)
 
 
 def _sample_group(key: tuple, members: list[Comparison], settings: Settings, alpha: float, store: Any,
-                  executor: Any) -> dict:
+                  executor: Any, stop: threading.Event | None = None) -> dict:
     """Pilot, then grow to what every member wants (module doc); the group's state after sampling."""
     pilot, cap = group_budget(key, settings)
     nets, rounds, t0 = pilot, 1, time.perf_counter()
@@ -478,7 +488,7 @@ def _sample_group(key: tuple, members: list[Comparison], settings: Settings, alp
         return max((networks_wanted(c, result, alpha, settings) for c in members
                     if not (c.column == CONTROL and (c.claim_id, c.label) in done)), default=nets)
     wanted = wanted_now()
-    while rounds < settings.max_rounds and min(wanted, cap) > nets:
+    while rounds < settings.max_rounds and min(wanted, cap) > nets and not (stop is not None and stop.is_set()):
         nets = min(wanted, cap, nets * settings.growth)
         result = _run_group(key, nets, settings, store, executor)
         rounds += 1

@@ -81,6 +81,48 @@ def test_command_returns_2_with_a_message(capsys):
         buggy([])
 
 
+def test_ctrl_c_is_one_line_and_exit_130(capsys):
+    @cli.command("python -m demo")
+    def main(argv=None):
+        raise KeyboardInterrupt
+
+    assert main([]) == cli.EXIT_INTERRUPTED == 130
+    err = capsys.readouterr().err
+    assert "python -m demo: interrupted" in err and "Traceback" not in err
+
+
+def test_an_abandoned_run_starts_no_more_groups(monkeypatch):
+    """When a group fails (or Ctrl-C reaches the run), the groups not yet started never start and those
+    in flight stop after their current round."""
+    import dataclasses
+    import threading
+    import time
+
+    from montecarlo import evidence
+    from theory.claims import get_claim
+    started = []
+    lock = threading.Lock()
+
+    def fake(key, members, settings, alpha, store, executor, stop=None):
+        with lock:
+            started.append(key)
+            first = len(started) == 1
+        if first:
+            raise KeyboardInterrupt
+        while not stop.is_set():             # a group in flight: runs until the run is abandoned
+            time.sleep(0.01)
+        return {}
+    monkeypatch.setattr(evidence, "_sample_group", fake)
+    settings = dataclasses.replace(evidence.DEFAULT, threads=2)
+    comparisons = evidence.plan([get_claim(c) for c in ("thm1a", "thm1b", "thm2a", "thm2b", "thm3a")], settings)
+    groups = evidence.group_comparisons(comparisons)
+    assert len(groups) > evidence.GROUPS_IN_FLIGHT + 1
+    with pytest.raises(KeyboardInterrupt):
+        evidence.run(comparisons, settings, alpha=1e-3)
+    # the failing group's thread may pick up one more before the run is abandoned; no further one starts
+    assert 1 <= len(started) <= evidence.GROUPS_IN_FLIGHT + 1 < len(groups)
+
+
 def test_cuda_backend_without_a_device_is_a_usage_error(capsys, monkeypatch, tmp_path):
     torch = pytest.importorskip("torch")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

@@ -27,6 +27,7 @@ import mpmath
 from kernels import BackendUnavailable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  #: 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
 
 #: this project's packages: a module of theirs that does not import is a bug, not the machine's fault
 PROJECT_PACKAGES = ("theory", "montecarlo", "kernels", "reports")
@@ -84,7 +85,8 @@ def command(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
     stderr and returns :data:`EXIT_USAGE`; anything else propagates (a traceback is a bug).  When
     the reader of stdout goes away (:class:`BrokenPipeError`, e.g. ``| head -2``) the outermost
     command points stdout at /dev/null and returns :data:`EXIT_OK`: nothing this program did
-    failed.  Its output is flushed before it returns, so that a closed pipe is noticed here.
+    failed.  Ctrl-C (:class:`KeyboardInterrupt`) prints one line, not a traceback, and returns
+    :data:`EXIT_INTERRUPTED`.  Its output is flushed before it returns, so that a closed pipe is noticed here.
     """
     def wrap(main: Callable[..., int]) -> Callable[..., int]:
         @functools.wraps(main)
@@ -102,6 +104,12 @@ def command(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
                     raise
                 _silence_stdout()
                 return EXIT_OK
+            except KeyboardInterrupt:
+                if not outermost:
+                    raise
+                print(f"\n{prog}: interrupted (Ctrl-C); what a results store already holds is kept, and a "
+                      "rerun with the same store resumes from it", file=sys.stderr)
+                return EXIT_INTERRUPTED
             except Exception as exc:  # noqa: BLE001 — only the machine's problems are kept, below
                 message = environment_problem(exc)
                 if message is None:
