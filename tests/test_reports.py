@@ -566,3 +566,14 @@ def test_fig2_caption_places_every_depth_against_the_noise_bands():
     assert noise_band_of(Estimate(1.0, 0.1, 40))["where"] == "between the bands"
     assert noise_band_of(Estimate(4.0, 0.1, 40))["where"] == "outside both bands"
     assert noise_band_of(Estimate(0.45, 0.1, 40))["where"] == "on a band's edge (undecided)"
+
+
+def test_figures_drawn_in_worker_processes_come_back_in_order():
+    """reports.cli.draw_all: the jobs' results, in the jobs' order, the same as drawing them here."""
+    from reports import cli as report_cli
+    from reports import figures as F
+    jobs = [(F.Figure, (f"fig{i}", f"title {i}", f"caption {i}"), {"data": {"i": i}}) for i in range(5)]
+    drawn = report_cli.draw_all(jobs)
+    assert [f.name for f in drawn] == [f"fig{i}" for i in range(5)]
+    assert drawn == [fn(*args, **kwargs) for fn, args, kwargs in jobs]
+    assert report_cli._JOBS == []
