@@ -160,10 +160,6 @@ def _f32_weights(a: np.ndarray) -> np.ndarray:
     return np.asarray(a, dtype=np.float32)
 
 
-def _seed(readout: np.ndarray, M: int) -> np.ndarray:
-    return np.ascontiguousarray(np.repeat(readout[:, :, None], M, axis=2))
-
-
 def _split(S: int) -> list[slice]:
     parts = worker_count(S)
     edges = np.linspace(0, S, parts + 1).astype(int)
@@ -252,6 +248,19 @@ def real_gradients(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.nda
     return grads, active
 
 
+@njit(cache=True, nogil=True)
+def _layer_columns(draw, k0, k1, Wk, l, out, words, z):
+    """``out`` (N, N) ← the columns of ``Z_{l+1}`` as rows (row ``j`` = column ``j``): drawn from the weights
+    stream ``(k0, k1)`` (its own column order) when ``draw``, else copied from ``Wk[l]``."""
+    N = out.shape[0]
+    if draw:
+        rng.fill_normals_with(k0, k1, rng.weight_column_start(N, l, 0), out.reshape(N * N), words, z)
+    else:
+        for j in range(N):
+            for i in range(N):
+                out[j, i] = Wk[l, i, j]
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _network_vjp(x, Wk, lazy, k0, k1, v, skip, branch, norms, gated, through, keep_all, u, act, inv_std, ok,
                  phi, h, g, grads, ZT, words, z, addr, fortran):
@@ -270,12 +279,7 @@ def _network_vjp(x, Wk, lazy, k0, k1, v, skip, branch, norms, gated, through, ke
     N = x.shape[1]
     for l in range(L):
         _forward_unit(x, norms[l], gated, u[l], act[l], inv_std[l], phi, ok[l])
-        if lazy:
-            rng.fill_normals_with(k0, k1, rng.weight_column_start(N, l, 0), ZT[l].reshape(N * N), words, z)
-        else:
-            for j in range(N):
-                for i in range(N):
-                    ZT[l, j, i] = Wk[l, i, j]
+        _layer_columns(lazy, k0, k1, Wk, l, ZT[l], words, z)
         gemm_at_b(addr, ZT[l], N, phi[0], x[0], branch[l], skip[l], fortran)
         if ok[l, 0] and not _all_finite(x[0]):
             ok[l, 0] = False
@@ -346,12 +350,7 @@ def _network_path(Wk, draw, k0, k1, v, skip, branch, gated, gates, none_gate, on
         for m in range(M):
             g[0, n, m] = v[n]
     for l in range(L - 1, -1, -1):
-        if draw:
-            rng.fill_normals_with(k0, k1, rng.weight_column_start(N, l, 0), ZT[0].reshape(N * N), words, z)
-        else:
-            for j in range(N):
-                for i in range(N):
-                    ZT[0, j, i] = Wk[l, i, j]
+        _layer_columns(draw, k0, k1, Wk, l, ZT[0], words, z)
         gemm_ab(addr, ZT[0], g[0], h[0], 1.0, 0.0, fortran)
         _backward_step(g, h, gates[l], gated, 0, False, ones, none_gate, skip[l], branch[l])
         if keep_all:

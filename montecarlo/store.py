@@ -369,36 +369,33 @@ class Store:
         another committed could read a header that a checkpoint had written before the file grew.)
         """
         with self._lock:
-            yield from self._guarded(doing)
-
-    def _guarded(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except StoreError:
-            self.close()
-            raise
-        except sqlite3.OperationalError as err:
-            text = str(err)
-            if "locked" in text or "busy" in text:
-                raise StoreError(self.path, f"stayed locked by another process for {self.timeout:.0f} s "
-                                            f"while {doing} ({text})",
-                                 "retry when the other run has finished, or pass --store NEW_PATH") from None
-            if "full" in text:  # SQLITE_FULL: the transaction was rolled back, earlier ones are intact
+            try:
+                yield
+            except StoreError:
                 self.close()
-                raise StoreError(self.path, f"could not be written while {doing}: the disk is full ({text})",
-                                 "everything stored before is intact; free some space on that disk, or pass "
-                                 "--store PATH on another disk (or --no-store)") from None
-            if "readonly" in text or "unable to open" in text:
-                folder = self.path.absolute().parent
-                why = (f"; there is no permission to write in its folder {folder} (SQLite keeps its journal "
-                       "beside it)" if folder.is_dir() and not os.access(folder, os.W_OK) else "")
-                raise StoreError(self.path, f"cannot be written while {doing} ({text}){why}",
-                                 "check its permissions or pass --store NEW_PATH (or --no-store)") from None
-            self.close()
-            raise StoreError(self.path, f"is corrupt or not a results store (sqlite: {text})") from None
-        except sqlite3.DatabaseError as err:
-            self.close()
-            raise StoreError(self.path, f"is corrupt or not a results store (sqlite: {err})") from None
+                raise
+            except sqlite3.OperationalError as err:
+                text = str(err)
+                if "locked" in text or "busy" in text:
+                    raise StoreError(self.path, f"stayed locked by another process for {self.timeout:.0f} s "
+                                                f"while {doing} ({text})",
+                                     "retry when the other run has finished, or pass --store NEW_PATH") from None
+                if "full" in text:  # SQLITE_FULL: the transaction was rolled back, earlier ones are intact
+                    self.close()
+                    raise StoreError(self.path, f"could not be written while {doing}: the disk is full ({text})",
+                                     "everything stored before is intact; free some space on that disk, or pass "
+                                     "--store PATH on another disk (or --no-store)") from None
+                if "readonly" in text or "unable to open" in text:
+                    folder = self.path.absolute().parent
+                    why = (f"; there is no permission to write in its folder {folder} (SQLite keeps its journal "
+                           "beside it)" if folder.is_dir() and not os.access(folder, os.W_OK) else "")
+                    raise StoreError(self.path, f"cannot be written while {doing} ({text}){why}",
+                                     "check its permissions or pass --store NEW_PATH (or --no-store)") from None
+                self.close()
+                raise StoreError(self.path, f"is corrupt or not a results store (sqlite: {text})") from None
+            except sqlite3.DatabaseError as err:
+                self.close()
+                raise StoreError(self.path, f"is corrupt or not a results store (sqlite: {err})") from None
 
     def close(self) -> None:
         with self._lock:
