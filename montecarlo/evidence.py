@@ -74,16 +74,18 @@ from typing import Any, Callable, Sequence
 
 from scipy import stats
 
-from theory.claims import DEPTH_EXPONENT, VERDICT_WORDS, Claim, Control, Precision, printed_precision
+from theory import symbols as S
+from theory.claims import (DEPTH_EXPONENT, POINT_COVARIANCE, VERDICT_WORDS, Claim, Control, Precision,
+                           printed_precision)
 from theory.decision import (DEPARTS, HOLDS, HOLDS_APPROXIMATELY, NOT_APPLICABLE, SUPPORTED, UNDECIDED, Verdict,
-                             combine, critical_t, decide, decide_direction, networks_needed)
+                             combine, critical_t, decide, decide_direction, location, networks_needed)
 from theory.derivations import shallow_increment_gaussianity
 from theory.infinite_width import infinite_width_moments
 from theory.pathsum import path_moments
 from theory.specs import NetworkSpec
 
 from .estimators import Estimate
-from .observables import INCREMENT_WINDOW
+from .observables import INCREMENT_WINDOW, covariance_pairs, covariance_points
 from .sampling import grid_points
 from .runner import estimate
 from .store import Store
@@ -125,11 +127,16 @@ def flops_per_network(experiment: str, spec: NetworkSpec, settings: Settings) ->
 
 def group_budget(key: tuple, settings: Settings) -> tuple[int, int]:
     """``(pilot, cap)``: the networks a group starts with and the most it may grow to,
-    ``min(max_nets, flops_per_run / flops per network)`` (never below the pilot)."""
+    ``min(max_nets, flops_per_run / flops per network)`` (never below the pilot).
+
+    ``max_nets`` keeps the cheap groups short of the networks at which a finite-width bias of a few
+    per cent turns *holds* into *holds approximately* in some seeds only (docs/stability.md); a network
+    whose forms are exact at every width (the shallow net of A1, ``exact_at_every_width``) has no such
+    bias, so its group is capped by the flops alone."""
     experiment, spec, _ = key
     pilot = settings.grid_nets if experiment == "grid" else settings.pilot_nets
-    return pilot, max(pilot, min(settings.max_nets, int(settings.flops_per_run // flops_per_network(
-        experiment, spec, settings))))
+    by_flops = int(settings.flops_per_run // flops_per_network(experiment, spec, settings))
+    return pilot, max(pilot, by_flops if spec.exact_at_every_width else min(settings.max_nets, by_flops))
 
 
 def pilot_sd_upper(stderr: float, n: int, confidence: float = 0.95) -> float:
@@ -158,6 +165,7 @@ class Comparison:
     exact: float | None = None  # a printed-number comparison: the exact path value, reported beside
     label: str = ""  # a control: its description (a claim may have several)
     low_spec: NetworkSpec | None = None  # a depth exponent (kind "slope"): the shallower network; ``spec`` the deeper
+    where: str = ""  # where the comparison is, when not at a depth (A1's covariance: the pair of grid points)
     verdict: Verdict | None = None
 
     @property
@@ -212,6 +220,8 @@ def plan(claims: Sequence[Claim], settings: Settings) -> list[Comparison]:
             out.extend(_slope_comparisons(claim, settings))
         elif obs.experiment == "typical_pairs" and obs.quantity not in GATE_QUANTITIES:
             out.extend(_theorem_comparisons(claim, settings))
+        elif obs.quantity == POINT_COVARIANCE:
+            out.extend(_covariance_comparisons(claim, settings))
         elif obs.experiment in ("typical_pairs", "grid"):
             out.extend(_empirical_comparisons(claim, settings))
     return out
@@ -281,6 +291,26 @@ def _slope_comparisons(claim: Claim, settings: Settings) -> list[Comparison]:
     return out
 
 
+def _covariance_comparisons(claim: Claim, settings: Settings) -> list[Comparison]:
+    """A1's covariance: ``E[y(x_i) y(x_j)]`` at each pair of the covariance points against the claim's
+    form at those points (a point claim per pair, ``depth`` = the pair's 1-based index in
+    :func:`montecarlo.observables.covariance_pairs`), and the negative controls against the same samples.
+    The form is exact at every width, so the infinite-width covariance is the same numbers (no column)."""
+    obs = claim.observable
+    spec = obs.spec
+    grid = grid_points()
+    x = grid[covariance_points(grid.size, spec.bias_std)]
+    out = []
+    for d, (i, j) in enumerate(covariance_pairs(len(x)), start=1):
+        exact = float(claim.stated.subs({S.x: x[i], S.xp: x[j], S.sigma_b: spec.bias_std}))
+        where = f"x, x' = {x[i]:.2f}, {x[j]:.2f}"
+        out.append(Comparison(claim.id, REAL, "grid", spec, "real", obs.quantity, d, exact, obs.precision,
+                              where=where))
+        out += [Comparison(claim.id, CONTROL, "grid", spec, "real", obs.quantity, d, k.perturb(exact, d),
+                           obs.precision, label=k.description, where=where) for k in monte_carlo_controls(claim)]
+    return out
+
+
 def _empirical_comparisons(claim: Claim, settings: Settings) -> list[Comparison]:
     """Real-network comparisons of an empirical claim: a value, a trend or a noise band."""
     obs = claim.observable
@@ -311,6 +341,8 @@ def _estimate_of(result: Any, cmp: Comparison) -> Estimate:
         return getattr(result, cmp.quantity)[cmp.depth - 1]
     if cmp.quantity == "increment_gaussianity":
         return result.increment_gaussianity
+    if cmp.quantity == POINT_COVARIANCE:
+        return result.point_covariance[cmp.depth - 1]
     return result.spectral_exponent  # the noise claims: one exponent per network
 
 
@@ -335,7 +367,7 @@ def decide_comparison(cmp: Comparison, result: Any, alpha: float) -> Verdict:
     interval = e.interval(1 - alpha) if e.n >= 2 else None
     note = "Fieller interval (a ratio of means)" if e.ratio_moments is not None else ""
     return decide(cmp.predicted, e.mean, e.stderr, e.n, alpha=alpha, delta=cmp.delta, interval=interval,
-                  point=cmp.point, depth=cmp.depth, note=note)
+                  point=cmp.point, depth=cmp.depth, note=note, where=cmp.where)
 
 
 def networks_wanted(cmp: Comparison, result: Any, alpha: float, settings: Settings) -> int:
@@ -589,8 +621,8 @@ def column_entry(verdicts: list[Verdict]) -> dict[str, Any]:
     if not verdicts:
         return {"verdict": NOT_APPLICABLE, "predicted": None, "estimate": None, "ci": None, "n": 0, "z": None}
     head = _headline(verdicts).to_dict()
-    keys = ("predicted", "estimate", "stderr", "ci", "band", "n", "z", "depth", "delta", "alpha", "needed",
-            "difference")
+    keys = ("predicted", "estimate", "stderr", "ci", "band", "n", "z", "depth", "where", "delta", "alpha",
+            "needed", "difference")
     entry = {"verdict": combine(verdicts), **{k: head[k] for k in keys}, "depths": [v.to_dict() for v in verdicts]}
     if head["delta"] is None and head["band"] is not None:  # a one-sided claim (a trend): show the levels
         entry["levels"] = head["note"]
@@ -610,7 +642,7 @@ def interval_text(entry: dict[str, Any]) -> str:
     if entry.get("levels"):  # a trend: the levels it moved between, then the change that decided
         text = f"block 1 → {entry['depth']}: {entry['levels']}, change {entry['estimate']:.3g}"
     else:
-        text = f"d = {entry['depth']}: {entry['estimate']:.4g}"
+        text = f"{location(entry)}: {entry['estimate']:.4g}"
     if entry.get("ci"):
         text += f" in [{entry['ci'][0]:.4g}, {entry['ci'][1]:.4g}]"
     if entry.get("delta") is not None and entry.get("predicted") is not None:

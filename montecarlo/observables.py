@@ -365,6 +365,23 @@ def mean_run_length(runs: np.ndarray) -> np.ndarray:
 
 #: the central part of the grid where A1's increments are pooled: both ends of a step within |t| <= 1
 INCREMENT_WINDOW = 1.0
+#: A1's covariance (claim ``a1-covariance``): the grid points where the gradient's second moment is measured,
+#: as quantiles of the Brownian time ``t = Φ(x/σ_b)`` (each snapped to the nearest grid point, so that the
+#: four points span the process's range whatever ``σ_b`` is); their 10 pairs ``i ≤ j`` are compared
+COVARIANCE_QUANTILES = (0.2, 0.4, 0.6, 0.8)
+
+
+def covariance_points(points: int, bias_std: float) -> np.ndarray:
+    """Indices into the grid of ``points`` points (:func:`montecarlo.sampling.grid_points`) of the covariance
+    points: the grid point nearest to ``σ_b Φ⁻¹(q)`` for each ``q`` of :data:`COVARIANCE_QUANTILES`."""
+    from scipy.stats import norm
+    t = sampling.grid_points(points)
+    return np.array([int(np.argmin(np.abs(t - bias_std * norm.ppf(q)))) for q in COVARIANCE_QUANTILES])
+
+
+def covariance_pairs(k: int = len(COVARIANCE_QUANTILES)) -> list[tuple[int, int]]:
+    """The pairs ``(i, j)``, ``i ≤ j``, of ``k`` covariance points, row by row: the order of the entries."""
+    return [(i, j) for i in range(k) for j in range(i, k)]
 
 
 def increment_gaussianity(moments: "StreamingMoments", grid: np.ndarray, window: float = INCREMENT_WINDOW) -> Estimate:
@@ -417,6 +434,9 @@ class GridResult:
     middle_share: list[Estimate] = field(default_factory=list)
     run_length: list[Estimate] = field(default_factory=list)
     increment_gaussianity: Estimate | None = None  # A1: a third of the increments' excess kurtosis
+    #: A1: ``E[y(x_i) y(x_j)]`` over networks (uncentred) at the pairs of :func:`covariance_pairs`, ``x = covariance_x``
+    point_covariance: list[Estimate] = field(default_factory=list)
+    covariance_x: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def to_dict(self) -> dict:
         runs = self.run_length_counts
@@ -430,6 +450,9 @@ class GridResult:
             "spectral_exponent": None if self.spectral_exponent is None else self.spectral_exponent.to_dict(),
             "increment_gaussianity": None if self.increment_gaussianity is None else
             self.increment_gaussianity.to_dict(),
+            "point_covariance": {"x": [float(x) for x in self.covariance_x],
+                                 "pairs": [list(p) for p in covariance_pairs(len(self.covariance_x))],
+                                 "values": [e.to_dict() for e in self.point_covariance]},
             "gates": {"layer": list(range(1, len(self.active) + 1)),
                       "active": [e.to_dict() for e in self.active],
                       "coactive": [e.to_dict() for e in self.coactive],
@@ -447,7 +470,8 @@ class GridExperiment:
     One summary row per network, float64, in column order: the ACF at lags ``0..max_lag``; the
     mean square gradient ``Σ_m y_m²/M``; the centred gradient ``z = y − ȳ`` (M values) and
     ``z·z/M`` (for the normalized covariance matrix); the spectral exponent of ``y``
-    (:func:`spectral_exponent`); per block the (active, co-active)
+    (:func:`spectral_exponent`); ``y`` itself at the covariance points (:func:`covariance_points`);
+    per block the (active, co-active)
     proportions (2L), the activation-level histogram (L × level_bins counts) and the run-length
     counts (L × M).  Counts are exact in float64.  Every reduction happens here, so the
     accumulator only does elementwise arithmetic, in network order.
@@ -462,8 +486,8 @@ class GridExperiment:
     level_bins: int = 10
 
     name: ClassVar[str] = "grid"
-    observables: ClassVar[str] = ("acf,mean_square,centred_gradient,centred_square,spectral_exponent|"
-                                  "active,coactive,levels,runs")
+    observables: ClassVar[str] = ("acf,mean_square,centred_gradient,centred_square,spectral_exponent,"
+                                  "point_values|active,coactive,levels,runs")
 
     def __post_init__(self) -> None:
         points, max_lag = self.points, self.max_lag
@@ -507,7 +531,8 @@ class GridExperiment:
 
     def _columns(self) -> dict[str, slice]:
         L, M, lags = self.layers, self.points, self.max_lag + 1
-        sizes = [("acf", lags), ("ms", 1), ("z", M), ("zz", 1), ("exponent", 1), ("props", 2 * L),
+        sizes = [("acf", lags), ("ms", 1), ("z", M), ("zz", 1), ("exponent", 1),
+                 ("points", len(COVARIANCE_QUANTILES)), ("props", 2 * L),
                  ("levels", L * self.level_bins), ("runs", L * M)]
         out, at = {}, 0
         for key, size in sizes:
@@ -522,6 +547,7 @@ class GridExperiment:
         """Summary rows (len(nets), width()) of networks ``nets`` of seed ``seed``."""
         dfdx, active = self._derivative_and_gates(seed, nets, backend)
         col = self._columns()
+        at = covariance_points(self.points, self.bias_std)
         rows = np.empty((len(nets), self.width()))
         for k in range(len(nets)):
             y = dfdx[k]
@@ -531,6 +557,7 @@ class GridExperiment:
             rows[k, col["z"]] = z
             rows[k, col["zz"]] = z @ z / self.points
             rows[k, col["exponent"]] = spectral_exponent(y)
+            rows[k, col["points"]] = y[at]
             props, lv, rl = layer_activation_summary(active[k], self.level_bins)
             rows[k, col["props"]] = props.ravel()
             rows[k, col["levels"]] = lv.ravel()
@@ -597,6 +624,8 @@ class GridAccumulator:
         self.gates = StreamingMoments((L,), 2)
         self.fig4 = StreamingMoments((L,), 3)  # per network: outer share, middle share, mean run length
         self.increments = StreamingMoments((M - 1,), 2)  # per network and grid step: Δ², Δ⁴ (A1)
+        self._pairs = np.array(covariance_pairs(), dtype=np.int64).T
+        self.point_products = StreamingMoments((self._pairs.shape[1],), 1)  # y(x_i) y(x_j) (A1)
         self.cov = np.zeros((M, M))
         self.levels = np.zeros((L, experiment.level_bins), dtype=np.int64)
         self.runs = np.zeros((L, M), dtype=np.int64)
@@ -618,6 +647,8 @@ class GridAccumulator:
             z = row[col["z"]]
             step = np.diff(z)
             self.increments.add(np.stack([step ** 2, step ** 4], axis=1))
+            y = row[col["points"]]
+            self.point_products.add((y[self._pairs[0]] * y[self._pairs[1]])[:, None])
             self.cov += (np.outer(z, z) / row[col["zz"]][0] - self.cov) / self.acf.n
             self.gates.add(row[col["props"]].reshape(L, 2))
             levels, runs = row[col["levels"]].reshape(L, -1), row[col["runs"]].reshape(L, -1)
@@ -634,7 +665,8 @@ class GridAccumulator:
                           self.cov.copy(), self.gates.estimate(0), self.gates.estimate(1),
                           self.levels.copy(), self.runs.copy(), self.exponent.estimate(0),
                           self.fig4.estimate(0), self.fig4.estimate(1), self.fig4.estimate(2),
-                          increment_gaussianity(self.increments, t))
+                          increment_gaussianity(self.increments, t), self.point_products.estimate(0),
+                          t[covariance_points(e.points, e.bias_std)])
 
 
 def grid(spec: NetworkSpec, *, model: str = "real", nets: int = 20, seed: int = 0, batch: int = 4,

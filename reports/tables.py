@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from theory.claims import claim_verdict
-from theory.decision import DEPARTS, HOLDS, HOLDS_APPROXIMATELY, UNDECIDED
+from theory.decision import DEPARTS, HOLDS, HOLDS_APPROXIMATELY, UNDECIDED, location
 
 SHORT = {HOLDS: "holds", HOLDS_APPROXIMATELY: "approx.", DEPARTS: "departs", UNDECIDED: "undec.",
          "not applicable": "n/a", "n/a": "n/a"}
@@ -63,7 +63,7 @@ def measured_cell(entry: dict | None, key: str = "estimate") -> tuple[str, str]:
         return f"{entry['levels']} (d=1..{entry.get('depth')})", entry["verdict"]
     se = _headline_stderr(entry) if key == "estimate" else None
     text = format_uncertainty(value, se) if key == "estimate" else f"{value:.4g}"
-    return f"{text} (d={entry.get('depth')})", entry["verdict"]
+    return f"{text} ({location(entry).replace(' = ', '=', 1)})", entry["verdict"]
 
 
 def table_rows(doc: dict) -> list[dict[str, Any]]:
@@ -94,9 +94,9 @@ def _latex_measure(cell: tuple[str, str]) -> str:
     short = SHORT.get(verdict, latex_escape(verdict))
     if not text:
         return short
-    value, _, depth = text.partition(" (d=")
+    value, _, where = text.partition(" (")
     value = value.replace("→", r"\to ")  # a trend's levels
-    return f"${value}$ {{\\scriptsize $d={depth.rstrip(')')}$}} {short}"
+    return f"${value}$ {{\\scriptsize ${latex_escape(where.rstrip(')'))}$}} {short}"
 
 
 COLUMNS = ("Claim", "Ref.", "Closed form", "Path model", "Infinite width", "Real networks", "Verdict")

@@ -206,3 +206,73 @@ def test_a_slopes_groups_grow_by_the_same_rule_as_every_group(monkeypatch):
     for seq in sizes.values():
         assert seq[0] == 6 and len(seq) == 3
         assert all(b <= 2 * a for a, b in zip(seq, seq[1:]))
+
+
+def test_point_covariance_is_the_mean_of_the_products_at_the_covariance_points():
+    """A1's observable: the accumulator's entries are the plain means (and standard errors) over networks of
+    y(x_i) y(x_j) at the grid points nearest to sigma_b Phi^-1(q), recomputed here from the summary rows."""
+    from scipy.stats import norm
+    from montecarlo.observables import COVARIANCE_QUANTILES, GridExperiment, covariance_pairs, covariance_points
+    from montecarlo.sampling import grid_points
+    from theory.specs import ShallowSpec
+    spec = ShallowSpec(width=40, bias_std=0.7)
+    experiment = GridExperiment(spec, points=64, max_lag=16)
+    at = covariance_points(64, 0.7)
+    grid = grid_points(64)
+    for i, q in zip(at, COVARIANCE_QUANTILES):   # nearest grid point to the quantile
+        assert abs(grid[i] - 0.7 * norm.ppf(q)) <= (grid[1] - grid[0]) / 2 + 1e-12
+    rows = experiment.summaries(5, range(0, 40), "numba")
+    acc = experiment.accumulator()
+    acc.add(rows)
+    result = acc.result(5)
+    dfdx, _ = experiment._derivative_and_gates(5, range(0, 40), "numba")
+    y = dfdx[:, at]
+    pairs = covariance_pairs()
+    assert len(result.point_covariance) == len(pairs) == 10
+    for e, (i, j) in zip(result.point_covariance, pairs):
+        products = y[:, i] * y[:, j]
+        assert e.n == 40
+        assert e.mean == pytest.approx(products.mean(), rel=1e-12)
+        assert e.stderr == pytest.approx(products.std(ddof=1) / math.sqrt(40), rel=1e-9)
+    assert np.allclose(result.covariance_x, grid[at])
+
+
+def test_a1_covariance_compares_every_pair_with_the_form_and_its_control_is_rejected():
+    """One point comparison per pair of covariance points against Phi(min(x, x')/sigma_b) at the grid points
+    themselves; on measurements that follow the form every pair holds and the He-constant control (2x) is
+    rejected at every pair, while a covariance of a smooth process (t t' instead of min(t, t')) departs."""
+    from scipy.stats import norm
+    from montecarlo.observables import GridResult, covariance_pairs, covariance_points
+    from montecarlo.sampling import grid_points
+    claim = get_claim("a1-covariance")
+    comparisons = evidence.plan([claim], evidence.DEFAULT)
+    real = [c for c in comparisons if c.column == evidence.REAL]
+    controls = [c for c in comparisons if c.column == evidence.CONTROL]
+    assert len(real) == len(controls) == 10 and all(c.point for c in real)
+    x = grid_points()[covariance_points(256, claim.observable.spec.bias_std)]
+    pairs = covariance_pairs()
+    for c, k, (i, j) in zip(real, controls, pairs):
+        assert c.predicted == pytest.approx(norm.cdf(min(x[i], x[j])), rel=1e-12)
+        assert k.predicted == pytest.approx(2 * c.predicted) and k.where == c.where == f"x, x' = {x[i]:.2f}, {x[j]:.2f}"
+
+    def result_with(values):
+        r = GridResult.__new__(GridResult)
+        r.point_covariance = [Estimate(v, 0.01 * v, 4000) for v in values]
+        return r
+    alpha = 1e-3 / 200
+    follows = result_with([c.predicted for c in real])
+    assert all(evidence.decide_comparison(c, follows, alpha).verdict == HOLDS for c in real)
+    assert all(evidence.decide_comparison(c, follows, alpha).verdict == DEPARTS for c in controls)
+    t = norm.cdf(x)
+    smooth = result_with([t[i] * t[j] for i, j in pairs])  # a covariance t t' of the same variances
+    assert DEPARTS in [evidence.decide_comparison(c, smooth, alpha).verdict for c in real]
+
+
+def test_the_shallow_group_is_capped_by_flops_only():
+    """max_nets guards against finite-width biases; the shallow net's forms are exact at every width."""
+    settings = evidence.DEFAULT
+    shallow = next(c for c in evidence.plan([get_claim("a1-covariance")], settings)).group
+    deep = next(c for c in evidence.plan([get_claim("thm2a")], settings) if c.column == evidence.REAL).group
+    assert evidence.group_budget(shallow, settings)[1] == int(settings.flops_per_run // evidence.flops_per_network(
+        *shallow[:2], settings)) > settings.max_nets
+    assert evidence.group_budget(deep, settings)[1] <= settings.max_nets

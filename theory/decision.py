@@ -71,6 +71,7 @@ class Verdict:
     needed: int | None = None  # undecided: networks that would decide (same sd, same estimate)
     depth: int | None = None
     note: str = ""
+    where: str = ""  # where the comparison is when not at a depth (a pair of grid points); see :func:`location`
 
     @property
     def difference(self) -> float | None:
@@ -150,9 +151,16 @@ def networks_to_decide(estimate: float, interval: tuple[float, float], band: tup
     return max(n + 1, math.ceil(n * (half / room) ** 2 * 1.0001))
 
 
+def location(entry) -> str:
+    """Where a verdict (or its JSON entry) was measured, as printed: its ``where`` (A1's pairs of grid
+    points) or ``d = depth``."""
+    get = entry.get if isinstance(entry, dict) else lambda k: getattr(entry, k, None)
+    return get("where") or f"d = {get('depth')}"
+
+
 def decide(predicted: float, estimate: float, stderr: float, n: int, *, alpha: float, delta: float,
            interval: tuple[float, float] | None = None, point: bool = True, min_n: int = 8,
-           depth: int | None = None, note: str = "") -> Verdict:
+           depth: int | None = None, note: str = "", where: str = "") -> Verdict:
     """The outcome of one comparison (see the module docstring).
 
     ``interval``: the ``(1 − α)`` interval that decides, when it is not ``estimate ± t·stderr``
@@ -165,12 +173,12 @@ def decide(predicted: float, estimate: float, stderr: float, n: int, *, alpha: f
     band = (predicted - delta, predicted + delta)
     if n < min_n or not math.isfinite(estimate) or not math.isfinite(stderr):
         return Verdict(UNDECIDED, predicted, estimate, stderr, None, n, None, delta, alpha, band, None, depth,
-                       note or f"n = {n} < {min_n} networks")
+                       note or f"n = {n} < {min_n} networks", where)
     ci = interval if interval is not None else t_interval(estimate, stderr, n, alpha)
     outcome = classify(ci, band, predicted if point else None)
     needed = networks_to_decide(estimate, ci, band, n) if outcome == UNDECIDED else None
     return Verdict(outcome, predicted, estimate, stderr, tuple(ci), n, _z(estimate, predicted, stderr), delta,
-                   alpha, band, needed, depth, note)
+                   alpha, band, needed, depth, note, where)
 
 
 def decide_direction(estimate: float, stderr: float, n: int, *, alpha: float, direction: int,

@@ -98,6 +98,9 @@ class NetworkSpec:
                                 aliases=("--gain",))
 
     arch: ClassVar[str] = ""
+    #: the gradient's second moments (and A1's increment kurtosis) are exact at every width ``N``, so no
+    #: finite-width bias separates a measurement from the closed form (the shallow net, A1)
+    exact_at_every_width: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         self._set("depth", _integer("depth", self.depth, 1, "L, the number of layers"))
@@ -238,6 +241,7 @@ class ShallowSpec(NetworkSpec):
     weight_gain: float = 1.0
     bias_std: float = option(1.0, "shallow net / 1-D grid: standard deviation of the first-layer biases")
     arch: ClassVar[str] = "shallow"
+    exact_at_every_width: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()

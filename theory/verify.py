@@ -60,7 +60,7 @@ from reports.tables import claims_latex
 
 from . import __version__, cli
 from .claims import CLAIMS, FAIL, NA, PASS, Claim, CheckResult, get_claim, negative_controls
-from .decision import DEPARTS, HOLDS_APPROXIMATELY, NOT_APPLICABLE
+from .decision import DEPARTS, HOLDS_APPROXIMATELY, NOT_APPLICABLE, location
 from .mutants import mutation_score
 
 MC_NOT_RUN = "not run yet"
@@ -175,7 +175,8 @@ def _attach_evidence(rows: list[dict], claims: Sequence[Claim], comparisons: lis
             if verdicts:
                 control_rows.append({"id": f"mc-control:{claim.id}:{control.description}", "kind": "monte carlo",
                                      "rejected": evidence.rejected(verdicts),
-                                     "detail": "; ".join(f"d={v.depth}: {v.verdict} (z={v.z:.1f})" for v in verdicts)})
+                                     "detail": "; ".join(f"{location(v).replace(' = ', '=', 1)}: {v.verdict} (z={v.z:.1f})"
+                                                        for v in verdicts)})
 
 
 def _claim_entry(claim: Claim, results: list[CheckResult]) -> dict[str, Any]:
@@ -269,7 +270,7 @@ def _cell(entry: dict[str, Any] | None, key: str = "estimate") -> str:
         return entry["verdict"]
     if entry.get("levels"):  # a trend: the levels, not the change
         return f"{entry['verdict']} (d=1..{entry['depth']}: {entry['levels']})"
-    return f"{entry['verdict']} (d={entry['depth']}: {entry[key]:.3g})"
+    return f"{entry['verdict']} ({location(entry).replace(' = ', '=', 1)}: {entry[key]:.3g})"
 
 
 def render_text(doc: dict[str, Any]) -> str:
