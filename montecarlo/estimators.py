@@ -64,9 +64,13 @@ class Estimate:
         a = md * md - q * q * vdd
         b = mn * md - q * q * vnd
         c = mn * mn - q * q * vnn
-        disc = b * b - a * c
-        if a <= 0 or disc < 0:
+        if a <= 0:
             return (-math.inf, math.inf)
+        # with a > 0 the set is a bounded interval that contains mn/md (the quadratic there is
+        # −q² Var(N − (mn/md) D) ≤ 0), so b² − ac ≥ 0: a negative value is rounding (a numerator that is
+        # the denominator times a constant network by network gives b² = ac exactly, e.g. the looks-linear
+        # correlation 1), not an unbounded set
+        disc = max(b * b - a * c, 0.0)
         root = math.sqrt(disc)
         return ((b - root) / a, (b + root) / a)
 

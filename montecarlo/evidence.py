@@ -41,7 +41,8 @@ half the grid, the mean contiguity run) against the registry's band or one-sided
 
 **Intervals.**  Every comparison is decided by the estimate's two-sided ``(1 − α)`` interval with
 ``α`` the run's family-wise rate divided by the number of comparisons (Bonferroni, controls and
-the CIFAR-10 tests included: ``theory.verify`` counts them): Student ``t`` with ``n − 1``
+the CIFAR-10 tests included: ``theory.verify`` counts them) and by the sizes a group may stop at
+(below): Student ``t`` with ``n − 1``
 degrees of freedom, Fieller's interval for a correlation (a ratio of means; the delta-method
 interval under-covers, :mod:`montecarlo.estimators`).  The sentence prints that interval and ``δ``.
 
@@ -58,6 +59,19 @@ networks that would decide it — never *holds* without the precision.  A round 
 group's networks by ``growth`` (a pilot estimate that happens to sit near a band's edge asks for
 thousands of networks; the next round's estimate, from four times as many, usually does not), and a
 negative control stops asking for networks once one of its depths rejects it.
+
+**Sizes on a grid, and what that buys.**  A group's networks are always ``pilot · 2^k`` or its cap
+(:func:`next_size`: what the members want, rounded up to the grid — so a round at least doubles the
+group; a round sized on the last estimate falls just short about half the time, and rounds that crept
+up by a few per cent ended undecided when they ran out).  The stopping is data-dependent (a group stops
+once its comparisons are decided), so the interval at the size where it stopped is not a fixed-``n``
+interval; but it is one of the intervals at the sizes fixed in advance (:func:`reachable_sizes`: the
+``min(cap, pilot · 2^k)`` for ``k ≤ log2(growth) · (max_rounds − 1)``, 5 to 9 of them in the default run),
+and the probability that *any* of those misses the truth is at most their number times the level of
+each.  So every Monte Carlo comparison is decided at ``α_share / reachable_sizes`` (``α_share`` its
+Bonferroni share of the run's family-wise rate, from ``theory.verify``): whatever the stopping, its false
+alarm has probability ≤ ``α_share``.  A depth exponent's two groups move up the grid together (the same
+target, the smaller of their two levels).
 """
 from __future__ import annotations
 
@@ -99,13 +113,13 @@ class Settings:
 
     alpha: float = 1e-3
     power: float = 0.95  # of each comparison's interval clearing its band's nearest edge (sizing)
-    ambiguity: float = 2.0  # |z| within this of the critical value: sample on (holds vs approximately)
+    ambiguity: float = 3.0  # |z| within this of the critical value: sample on (holds vs approximately)
     pilot_nets: int = 24
     max_nets: int = 1000  # and at most this many networks (cheap groups stop where a finite-width bias of ~2 % would turn holds into holds approximately in some seeds only: docs/stability.md runs 10-12)
     flops_per_run: float = 3e11  # caps the networks of one group: nets <= flops_per_run / flops(net)
     grid_nets: int = 24
     max_rounds: int = 5
-    growth: int = 4  # a round at most multiplies a group's networks by this (the estimate that plans it is re-read)
+    growth: int = 4  # a round at most multiplies a group's networks by this (a power of 2: sizes stay on the grid)
     precision_scale: float = 1.0  # every closed form's δ times this (--full: 0.5); printed numbers keep theirs
     pairs: int = 32
     threads: int = 0  # chunks computed on this many threads when no executor is given (0: every core); same bits
@@ -393,7 +407,22 @@ def networks_wanted(cmp: Comparison, result: Any, alpha: float, settings: Settin
         gap = abs(diff / se - critical_t(alpha, n))
         if inside and diff > 0 and gap < settings.ambiguity:
             want = max(want, math.ceil(((critical_t(alpha, n) + settings.ambiguity) * sd / diff) ** 2))
+    if cmp.kind == "value" and e.ratio_moments is not None:
+        want = max(want, _fieller_networks(e, alpha))
     return want
+
+
+def _fieller_networks(e: Estimate, alpha: float) -> int:
+    """Networks at which a ratio's denominator is significant at ``alpha`` — Fieller's interval is the whole
+    line until ``mean_d² > t² Var(mean_d)`` — with the margin ``power`` asks of the edges (twice the
+    networks that would just reach it; ``Var(mean_d)`` falls as 1/n).  The delta-method sd that sizes the
+    rest can be 0 (a ratio that is constant network by network, the looks-linear correlation 1) while
+    the denominator is not yet significant."""
+    _, md, _, _, vdd = e.ratio_moments
+    q = critical_t(alpha, e.n)
+    if vdd <= 0 or md * md > 2 * q * q * vdd:
+        return e.n
+    return math.ceil(e.n * 2 * q * q * vdd / (md * md))
 
 
 def _run_group(key: tuple, nets: int, settings: Settings, store: Any = None, executor: Any = None):
@@ -418,7 +447,9 @@ def thread_count(settings: Settings) -> int:
 def run(comparisons: list[Comparison], settings: Settings, alpha: float,
         progress: Callable[[str], None] | None = None, store: Any = None, executor: Any = None) -> list[dict]:
     """Sample every group until its comparisons are decided or its budget ends (module doc), decide
-    each comparison in place at per-comparison rate ``alpha``; return one record per group.
+    each comparison in place; return one record per group.  ``alpha`` is each comparison's share of the
+    run's family-wise rate; a group's intervals are at ``alpha / reachable_sizes`` (module doc), which
+    its record states (``level``).
 
     Every quantity that steers the sampling is a count (networks, flops), never a time, so the
     same seed gives the same run on any machine.
@@ -433,27 +464,32 @@ def run(comparisons: list[Comparison], settings: Settings, alpha: float,
     groups = group_comparisons(comparisons)
     slopes = [c for c in comparisons if c.kind == "slope"]
     state = _sample_groups(groups, settings, alpha, progress, store, executor)
+    level = {key: alpha / reachable_sizes(key, settings) for key in groups}  # the level of a group's intervals
     for c in slopes:  # then each slope: both groups grow together until it is decided (or their budget ends)
         low, high = state[c.low_group], state[c.group]
+        slope_level = min(level[c.low_group], level[c.group])  # its two groups move up the grid together
         for _ in range(settings.max_rounds - 1):
-            want = slope_networks_wanted(c, low["result"], high["result"], alpha, settings)
+            want = slope_networks_wanted(c, low["result"], high["result"], slope_level, settings)
             grown = False
             for g in (low, high):
-                target = min(want, g["cap"], g["nets"] * settings.growth)  # the rule of every group's rounds
+                if want <= g["nets"] or g["rounds"] >= settings.max_rounds:   # every group: max_rounds sizes
+                    continue
+                target = next_size(g["nets"], min(want, g["nets"] * settings.growth), g["cap"])
                 if target > g["nets"]:
                     g["nets"], g["rounds"], grown = target, g["rounds"] + 1, True
                     g["result"] = _run_group(g["key"], target, settings, store, executor)
                     g["wanted"] = max(g["wanted"], want)
             if not grown:
                 break
-        c.verdict = decide_slope(c, low["result"], high["result"], alpha)
+        c.verdict = decide_slope(c, low["result"], high["result"], slope_level)
     runs = []
     for key, members in groups.items():
         g = state[key]
         for c in members:
-            c.verdict = decide_comparison(c, g["result"], alpha)
+            c.verdict = decide_comparison(c, g["result"], level[key])
         per_net = flops_per_network(key[0], key[1], settings)
         runs.append({"experiment": key[0], "spec": key[1].describe(), "model": key[2], "pilot": g["pilot"],
+                     "sizes": reachable_sizes(key, settings), "level": level[key],
                      "wanted": g["wanted"], "nets": g["nets"], "cap": g["cap"], "rounds": g["rounds"],
                      "capped": g["wanted"] > g["cap"], "flops": g["nets"] * per_net, "seconds": g["seconds"]})
     return runs
@@ -512,6 +548,7 @@ def _sample_group(key: tuple, members: list[Comparison], settings: Settings, alp
                   executor: Any, stop: threading.Event | None = None) -> dict:
     """Pilot, then grow to what every member wants (module doc); the group's state after sampling."""
     pilot, cap = group_budget(key, settings)
+    alpha = alpha / reachable_sizes(key, settings)   # the level of this group's intervals (module doc)
     nets, rounds, t0 = pilot, 1, time.perf_counter()
     result = _run_group(key, nets, settings, store, executor)
 
@@ -521,12 +558,30 @@ def _sample_group(key: tuple, members: list[Comparison], settings: Settings, alp
                     if not (c.column == CONTROL and (c.claim_id, c.label) in done)), default=nets)
     wanted = wanted_now()
     while rounds < settings.max_rounds and min(wanted, cap) > nets and not (stop is not None and stop.is_set()):
-        nets = min(wanted, cap, nets * settings.growth)
+        nets = next_size(nets, min(wanted, nets * settings.growth), cap)
         result = _run_group(key, nets, settings, store, executor)
         rounds += 1
         wanted = wanted_now()
     return {"key": key, "result": result, "nets": nets, "rounds": rounds, "wanted": wanted, "cap": cap,
             "pilot": pilot, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def next_size(nets: int, wanted: int, cap: int) -> int:
+    """A group's networks in its next round (module doc): the smallest ``nets · 2^k`` (``k ≥ 1``) that covers
+    ``wanted``, never above ``cap``; the caller bounds ``wanted`` by ``growth`` times ``nets``.  Sizes start
+    at the pilot, so they stay on the grid ``pilot · 2^k`` (or the cap)."""
+    size = 2 * nets
+    while size < wanted:
+        size *= 2
+    return int(min(cap, size))
+
+
+def reachable_sizes(key: tuple, settings: Settings) -> int:
+    """How many sizes group ``key`` can end at (module doc): ``min(cap, pilot · 2^k)`` for
+    ``k ≤ log2(growth) · (max_rounds − 1)`` — the count its comparisons' level is divided by."""
+    pilot, cap = group_budget(key, settings)
+    top = int(round(math.log2(settings.growth))) * (settings.max_rounds - 1)
+    return len({min(cap, pilot * 2 ** k) for k in range(top + 1)})
 
 
 def rejected_controls(members: list[Comparison], result: Any, alpha: float) -> set[tuple[str, str]]:

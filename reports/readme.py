@@ -107,7 +107,9 @@ def verdicts_section(doc: dict) -> str:
         sp_ = st["split"]
         lines += ["", f"Family-wise false-alarm rate {st['alpha_family']:g} over {st['comparisons']} comparisons "
                       f"({sp_['monte_carlo']} Monte Carlo, {sp_['monte_carlo_controls']} controls, "
-                      f"{sp_['cifar10_tests']} CIFAR-10 tests): {st['alpha_each']:.2g} each."]
+                      f"{sp_['cifar10_tests']} CIFAR-10 tests): {st['alpha_each']:.2g} each; a Monte Carlo "
+                      f"comparison's interval at that over the {st['sizes'][0]}–{st['sizes'][1]} sizes its group may "
+                      "stop at (the data-dependent stopping costs no rate)."]
     return "\n" + "\n".join(lines) + "\n\n"
 
 

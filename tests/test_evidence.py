@@ -208,6 +208,46 @@ def test_a_slopes_groups_grow_by_the_same_rule_as_every_group(monkeypatch):
         assert all(b <= 2 * a for a, b in zip(seq, seq[1:]))
 
 
+def test_a_round_moves_a_group_up_the_grid_of_sizes():
+    """next_size: the smallest nets * 2^k (k >= 1) covering what is wanted, never above the cap; from a pilot
+    every size is pilot * 2^k or the cap, and reachable_sizes counts them."""
+    assert evidence.next_size(100, 110, 1000) == 200     # a round that would creep by 10 % doubles
+    assert evidence.next_size(100, 300, 1000) == 400     # rounded up to the grid
+    assert evidence.next_size(100, 400, 1000) == 400
+    assert evidence.next_size(100, 10 ** 6, 250) == 250  # never above the cap
+    settings = dataclasses.replace(evidence.DEFAULT, growth=4, max_rounds=5)
+    deep = ("pairs", ResnetSpec(depth=99, width=200, beta=1.0, norm="bn"), "real")
+    assert evidence.group_budget(deep, settings) == (24, 295)
+    assert evidence.reachable_sizes(deep, settings) == 5     # 24, 48, 96, 192 and the cap 295
+    rng = np.random.default_rng(0)
+    for cap in (295, 1000, 7324):
+        seen = {24}
+        for _ in range(500):                              # random wants: the sizes reached are those counted
+            nets = 24
+            for _ in range(settings.max_rounds - 1):
+                nets = evidence.next_size(nets, min(int(rng.integers(1, 10 ** 5)), nets * settings.growth), cap)
+                seen.add(nets)
+        assert seen <= {min(cap, 24 * 2 ** k) for k in range(9)}
+    spec = dataclasses.replace(deep[1], depth=10)
+    assert evidence.reachable_sizes(("pairs", spec, "real"), settings) == 7   # 24 ... 768 and the cap 1000
+
+
+def test_a_groups_rounds_never_creep(monkeypatch):
+    """A group whose members keep asking for a few more networks still at least doubles per round."""
+    settings = dataclasses.replace(evidence.DEFAULT, pilot_nets=6, max_rounds=4, pairs=4, threads=1)
+    comparisons = [c for c in evidence.plan([get_claim("thm1a")], settings) if c.column == "path"]
+    sizes: list = []
+    inner = evidence._run_group
+
+    def recorded(key, nets, *args, **kwargs):
+        sizes.append(nets)
+        return inner(key, nets, *args, **kwargs)
+    monkeypatch.setattr(evidence, "_run_group", recorded)
+    monkeypatch.setattr(evidence, "networks_wanted", lambda c, result, *a, **k: result.variance[0].n + 1)
+    evidence.run(comparisons, settings, alpha=1e-3)
+    assert sizes == [6, 12, 24, 48]
+
+
 def test_point_covariance_is_the_mean_of_the_products_at_the_covariance_points():
     """A1's observable: the accumulator's entries are the plain means (and standard errors) over networks of
     y(x_i) y(x_j) at the grid points nearest to sigma_b Phi^-1(q), recomputed here from the summary rows."""
@@ -276,3 +316,21 @@ def test_the_shallow_group_is_capped_by_flops_only():
     assert evidence.group_budget(shallow, settings)[1] == int(settings.flops_per_run // evidence.flops_per_network(
         *shallow[:2], settings)) > settings.max_nets
     assert evidence.group_budget(deep, settings)[1] <= settings.max_nets
+
+
+def test_a_ratio_whose_fieller_interval_is_unbounded_asks_for_more_networks():
+    """The looks-linear correlation is 1 network by network (delta-method se 0), but at depth 10 its
+    denominator is not yet significant at the run's level with 24 networks: Fieller's interval is the whole
+    line, and the sizing must ask for the networks that bound it (it asked for none)."""
+    import types
+    c = next(c for c in evidence.plan([get_claim("ll-correlation")], evidence.DEFAULT)
+             if c.column == evidence.PATH and c.depth == 10)
+    n, md, vdd = 24, 1.44, 0.05
+    e = Estimate(1.0, 0.0, n, (md, md, vdd, vdd, vdd))
+    result = types.SimpleNamespace(correlation=[e] * 10)
+    alpha = 6e-7
+    assert e.interval(1 - alpha) == (-math.inf, math.inf)
+    want = evidence.networks_wanted(c, result, alpha, evidence.DEFAULT)
+    assert want > n
+    grown = Estimate(1.0, 0.0, want, (md, md, vdd * n / want, vdd * n / want, vdd * n / want))
+    assert all(math.isfinite(x) for x in grown.interval(1 - alpha))

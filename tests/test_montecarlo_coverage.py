@@ -63,3 +63,21 @@ def test_fieller_interval_solves_its_inequality_and_is_unbounded_when_the_denomi
     for a in rng.normal(0.0, 1.0, size=30):
         noisy.add(np.array([a, rng.normal()]))
     assert noisy.ratio(1, 0).interval(0.95) == (-math.inf, math.inf)
+
+
+def test_fieller_interval_of_a_ratio_that_is_constant_network_by_network_is_that_constant():
+    """Numerator = denominator x r in every network (the looks-linear correlation 1): the set is the one
+    point r; rounding in b^2 - ac must not make it the whole line (it did at seed 0's depth 10)."""
+    import math
+
+    import numpy as np
+
+    from montecarlo.estimators import StreamingMoments
+    rng = np.random.default_rng(2)
+    for r in (1.0, 0.3, 1.7):
+        acc = StreamingMoments((), 2)
+        for a in rng.normal(1.0, 0.2, size=24) * 1e-3:
+            acc.add(np.array([a, r * a]))
+        lo, hi = acc.ratio(1, 0).interval(1 - 1e-6)
+        assert math.isfinite(lo) and math.isfinite(hi)
+        assert lo == pytest.approx(r, rel=1e-6) and hi == pytest.approx(r, rel=1e-6)

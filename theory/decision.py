@@ -28,8 +28,10 @@ answers are printed.  Its error guarantees, for an interval that covers with pro
 * if the truth is ``μ`` exactly, anything but "holds" or "undecided" happens with probability
   ≤ ``α`` (a false "approximately").
 
-``α`` is the run's family-wise rate divided by the number of comparisons (Bonferroni), so
-these bounds hold for the whole run at once.
+``α`` is the run's family-wise rate divided by the number of comparisons (Bonferroni) and, for a
+Monte Carlo comparison, by the number of sample sizes its sequential sampling may stop at
+(:mod:`montecarlo.evidence`: the sizes lie on a grid fixed in advance), so these bounds hold for the
+whole run at once whatever the stopping.
 
 A claim stated as a printed number (``0.7``) *is* a band: the claim is ``θ ∈ [0.65, 0.75]``,
 not a point, so there is no "approximately" (``point=False``): **holds** iff ``I ⊂ B``.
