@@ -66,7 +66,7 @@ group; a round sized on the last estimate falls just short about half the time, 
 up by a few per cent ended undecided when they ran out).  The stopping is data-dependent (a group stops
 once its comparisons are decided), so the interval at the size where it stopped is not a fixed-``n``
 interval; but it is one of the intervals at the sizes fixed in advance (:func:`reachable_sizes`: the
-``min(cap, pilot · 2^k)`` for ``k ≤ log2(growth) · (max_rounds − 1)``, 5 to 9 of them in the default run),
+``min(cap, pilot · 2^k)`` for ``k ≤ log2(growth) · (max_rounds − 1)``, 4 to 9 of them in the default run),
 and the probability that *any* of those misses the truth is at most their number times the level of
 each.  So every Monte Carlo comparison is decided at ``α_share / reachable_sizes`` (``α_share`` its
 Bonferroni share of the run's family-wise rate, from ``theory.verify``): whatever the stopping, its false
@@ -574,6 +574,12 @@ def next_size(nets: int, wanted: int, cap: int) -> int:
     while size < wanted:
         size *= 2
     return int(min(cap, size))
+
+
+def largest_size(key: tuple, settings: Settings) -> int:
+    """The most networks group ``key`` can reach: its cap, or what ``max_rounds`` rounds of ``growth`` allow."""
+    pilot, cap = group_budget(key, settings)
+    return min(cap, pilot * settings.growth ** (settings.max_rounds - 1))
 
 
 def reachable_sizes(key: tuple, settings: Settings) -> int:

@@ -11,8 +11,8 @@ Measured, on this machine in this run (issue 16, item 5):
   grows linearly in ``L`` and networks and about as ``N²`` (less at small ``N``, where the
   elementwise work and the products' lower efficiency weigh more);
 * **the verifier's plan** (:func:`montecarlo.evidence.plan`) under the default settings and under
-  ``--full``: for each group its pilot and its cap (``min(max_nets, flops_per_run / flops per
-  network)``), the cost of one of its networks measured here on ``--nets`` networks, and so the
+  ``--full``: for each group its pilot and the most it can reach (:func:`montecarlo.evidence.largest_size`:
+  its cap ``min(max_nets, flops_per_run / flops per network)``, or what the rounds allow), the cost of one of its networks measured here on ``--nets`` networks, and so the
   most the group can take (every group grown to its cap) and what its pilot takes.  The run's
   real time lies between the two totals: groups stop growing once decided.  ``--verify FILE``
   (a ``python -m theory.verify --json`` document) adds what each group really took.
@@ -70,7 +70,7 @@ def plan_table(settings: evidence.Settings, nets: int, measured: dict | None = N
     out, costs = [], {}
     for key in groups:
         experiment, spec, model = key
-        pilot, cap = evidence.group_budget(key, settings)
+        pilot, cap = evidence.group_budget(key, settings)[0], evidence.largest_size(key, settings)
         if key not in costs:
             costs[key] = cost_per_network(experiment, spec, model, nets, settings.pairs)
         row = {"experiment": experiment, "spec": spec.describe(), "model": model, "pilot": pilot, "cap": cap,
