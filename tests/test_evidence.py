@@ -11,7 +11,7 @@ from montecarlo import evidence
 from montecarlo.estimators import Estimate
 from montecarlo.observables import level_shares, mean_run_length, run_lengths
 from theory.claims import CLAIMS, get_claim
-from theory.decision import DEPARTS, HOLDS, UNDECIDED
+from theory.decision import DEPARTS, HOLDS, HOLDS_APPROXIMATELY, UNDECIDED
 from theory.pathsum import path_moments
 from theory.specs import ResnetSpec
 
@@ -334,3 +334,56 @@ def test_a_ratio_whose_fieller_interval_is_unbounded_asks_for_more_networks():
     assert want > n
     grown = Estimate(1.0, 0.0, want, (md, md, vdd * n / want, vdd * n / want, vdd * n / want))
     assert all(math.isfinite(x) for x in grown.interval(1 - alpha))
+
+
+def _sequential_outcomes(truth: float, point: bool, alpha: float, reps: int, seed: int, hunt: bool = False):
+    """The run's sequential procedure (pilot, next_size, networks_wanted, decide at the group's level) on
+    one synthetic comparison: per network a N(truth, 1) value against mu = 1 +- 0.2; cap 1000.  With
+    ``hunt`` a wrong one: every interval at the undivided share ``alpha`` (the level before the sizes were
+    counted), sampling on until a difference shows ("sample until significant")."""
+    import types
+    from theory.claims import Precision
+    from theory.specs import FeedforwardSpec
+    s, cap = evidence.DEFAULT, 1000
+    cmp = evidence.Comparison("sim", evidence.REAL, "pairs", FeedforwardSpec(depth=2, width=8), "real", "variance",
+                              1, 1.0, Precision(absolute=0.2), point=point)
+    level = alpha if hunt else alpha / len({min(cap, 24 * 2 ** k) for k in range(9)})  # as reachable_sizes counts
+    rng = np.random.default_rng(seed)
+    counts: dict = {}
+    for _ in range(reps):
+        x = rng.normal(truth, 1.0, cap)
+
+        def result(n):
+            return types.SimpleNamespace(variance=[Estimate(float(x[:n].mean()), float(x[:n].std(ddof=1)) / math.sqrt(n), n)])
+        n, rounds, r = 24, 1, result(24)
+
+        def wanted(r):
+            if hunt:
+                return n if evidence.decide_comparison(cmp, r, level).verdict in (HOLDS_APPROXIMATELY, DEPARTS) \
+                    else 10 ** 6
+            return evidence.networks_wanted(cmp, r, level, s)
+        w = wanted(r)
+        while rounds < s.max_rounds and min(w, cap) > n:
+            n = evidence.next_size(n, min(w, n * s.growth), cap)
+            r, rounds = result(n), rounds + 1
+            w = wanted(r)
+        v = evidence.decide_comparison(cmp, r, level).verdict
+        counts[v] = counts.get(v, 0) + 1
+    return counts
+
+
+def test_the_sequential_procedure_keeps_its_false_alarm_rates_whatever_the_stopping():
+    """decision's guarantees hold for the procedure as run, not only at a fixed n: at alpha = 0.1 (measurable),
+    a truth on the band's edge is called "holds" with probability <= alpha/2 and a truth at mu anything but
+    "holds"/"undecided" with probability <= alpha (binomial bands, 3 se); a procedure that samples until it
+    finds a difference is caught by the same measurement."""
+    alpha, reps = 0.1, 600
+
+    def within(k, p):
+        return k / reps <= p + 3 * math.sqrt(p * (1 - p) / reps)
+    edge = _sequential_outcomes(1.2, False, alpha, reps, seed=1)
+    assert within(edge.get(HOLDS, 0), alpha / 2), edge
+    at_mu = _sequential_outcomes(1.0, True, alpha, reps, seed=2)
+    assert within(reps - at_mu.get(HOLDS, 0) - at_mu.get(UNDECIDED, 0), alpha), at_mu
+    hunted = _sequential_outcomes(1.0, True, alpha, reps, seed=2, hunt=True)
+    assert not within(reps - hunted.get(HOLDS, 0) - hunted.get(UNDECIDED, 0), alpha), hunted
