@@ -727,7 +727,8 @@ def summarize(claim: Claim, path: dict[str, Any], real: dict[str, Any], infinite
     explain = real["verdict"] in (DEPARTS, HOLDS_APPROXIMATELY) or exact is not None
     if infinite and infinite.get("verdict") not in (None, NOT_APPLICABLE) and explain:
         same = [v for v in infinite.get("depths", []) if v["depth"] == real.get("depth")]
-        at = same[0] if same else infinite
+        # held everywhere: name the real column's depth; otherwise the depth that kept it from holding
+        at = same[0] if same and infinite["verdict"] in SUPPORTED else infinite
         if infinite["verdict"] in SUPPORTED:
             text += (f" Explained at infinite width: the mean-field recursions predict {at['predicted']:.4g} "
                      f"at d = {at['depth']}, and against them the measurements {infinite['verdict'].replace('holds', 'hold')} "

@@ -387,3 +387,22 @@ def test_the_sequential_procedure_keeps_its_false_alarm_rates_whatever_the_stopp
     assert within(reps - at_mu.get(HOLDS, 0) - at_mu.get(UNDECIDED, 0), alpha), at_mu
     hunted = _sequential_outcomes(1.0, True, alpha, reps, seed=2, hunt=True)
     assert not within(reps - hunted.get(HOLDS, 0) - hunted.get(UNDECIDED, 0), alpha), hunted
+
+
+def test_an_infinite_width_column_that_does_not_hold_is_named_at_its_own_depth():
+    """thm2b at seed 0: real networks depart at d = 5 (their headline) while the mean-field column is undecided
+    at d = 10 only; the sentence names d = 10 and its prediction, not the real column's depth."""
+    from theory.decision import Verdict
+    claim = get_claim("thm2b")
+
+    def v(verdict, d, predicted, estimate):
+        return Verdict(verdict, predicted, estimate, 0.1, (estimate - 1, estimate + 1), 1000, 1.0, 0.2 * predicted,
+                       1e-6, (0.8 * predicted, 1.2 * predicted), depth=d)
+    path = evidence.column_entry([v(HOLDS, d, 1.5 ** d, 1.5 ** d) for d in (1, 5, 10)])
+    real = evidence.column_entry([v(DEPARTS, 5, 7.59, 14.9), v(DEPARTS, 10, 57.7, 161.7)])
+    iw = evidence.column_entry([v(HOLDS, 5, 14.49, 14.9), v(UNDECIDED, 10, 143.5, 161.7)])
+    assert real["depth"] == 5 and iw["verdict"] == UNDECIDED
+    text = evidence.summarize(claim, path, real, iw)
+    assert "143.5 at d = 10" in text and "undecided" in text, text
+    held = evidence.column_entry([v(HOLDS, 5, 14.49, 14.9), v(HOLDS, 10, 143.5, 161.7)])
+    assert "14.49 at d = 5" in evidence.summarize(claim, path, real, held)
