@@ -160,3 +160,22 @@ def test_verify_reuses_its_store_and_refuses_a_corrupt_one(tmp_path):
     proc = run("theory.verify", "--claims", "cor1b", "--store", str(bad))
     assert proc.returncode == 2 and "--store" in proc.stderr and str(bad) in proc.stderr
     assert bad.read_bytes() == b"not a database" * 100
+
+
+def test_the_symbolic_rows_are_the_same_from_the_spawned_process_and_from_a_thread():
+    """verify computes the registry's symbolic checks, controls and mutants in a spawned process (SymPy then
+    holds no GIL the Monte Carlo needs); a caller's own claims go to a thread.  Both give the same rows."""
+    import dataclasses
+
+    from theory import verify
+    from theory.claims import get_claim, negative_controls
+    claims = [get_claim("thm1a"), get_claim("a1-covariance")]
+    controls = list(negative_controls())
+    with verify._background_symbolic(claims, controls, None) as spawned:
+        assert isinstance(spawned, verify._SymbolicProcess)
+        from_process = spawned.result()
+    own = [dataclasses.replace(c) for c in claims]          # equal, but not the registry's objects
+    with verify._background_symbolic(own, controls, None) as threaded:
+        assert not isinstance(threaded, verify._SymbolicProcess)
+        from_thread = threaded.result()
+    assert from_process == from_thread == verify._symbolic_rows(claims, controls, None)
