@@ -463,8 +463,8 @@ def run(comparisons: list[Comparison], settings: Settings, alpha: float,
             return run(comparisons, settings, alpha, progress, store, pool)
     groups = group_comparisons(comparisons)
     slopes = [c for c in comparisons if c.kind == "slope"]
-    state = _sample_groups(groups, settings, alpha, progress, store, executor)
     level = {key: alpha / reachable_sizes(key, settings) for key in groups}  # the level of a group's intervals
+    state = _sample_groups(groups, settings, level, progress, store, executor)
     for c in slopes:  # then each slope: both groups grow together until it is decided (or their budget ends)
         low, high = state[c.low_group], state[c.group]
         slope_level = min(level[c.low_group], level[c.group])  # its two groups move up the grid together
@@ -514,7 +514,7 @@ def group_comparisons(comparisons: list[Comparison]) -> dict[tuple, list[Compari
 GROUPS_IN_FLIGHT = 4
 
 
-def _sample_groups(groups: dict[tuple, list[Comparison]], settings: Settings, alpha: float,
+def _sample_groups(groups: dict[tuple, list[Comparison]], settings: Settings, level: dict[tuple, float],
                    progress: Callable[[str], None] | None, store: Store, executor: Any) -> dict[tuple, dict]:
     """:func:`_sample_group` for every group, up to :data:`GROUPS_IN_FLIGHT` at a time.
 
@@ -528,7 +528,7 @@ def _sample_groups(groups: dict[tuple, list[Comparison]], settings: Settings, al
     def one(key: tuple) -> dict:
         if progress:
             progress(f"{key[0]}:{key[1].describe()} [{key[2]}]")
-        return _sample_group(key, groups[key], settings, alpha, store, executor, stop)
+        return _sample_group(key, groups[key], settings, level[key], store, executor, stop)
     concurrent = executor is not None and GROUPS_IN_FLIGHT > 1 and len(groups) > 1
     if not concurrent:
         return {key: one(key) for key in groups}
@@ -546,9 +546,9 @@ def _sample_groups(groups: dict[tuple, list[Comparison]], settings: Settings, al
 
 def _sample_group(key: tuple, members: list[Comparison], settings: Settings, alpha: float, store: Any,
                   executor: Any, stop: threading.Event | None = None) -> dict:
-    """Pilot, then grow to what every member wants (module doc); the group's state after sampling."""
+    """Pilot, then grow to what every member wants (module doc); the group's state after sampling.
+    ``alpha``: the level of this group's intervals (its share over :func:`reachable_sizes`)."""
     pilot, cap = group_budget(key, settings)
-    alpha = alpha / reachable_sizes(key, settings)   # the level of this group's intervals (module doc)
     nets, rounds, t0 = pilot, 1, time.perf_counter()
     result = _run_group(key, nets, settings, store, executor)
 

@@ -63,7 +63,7 @@ def measured_cell(entry: dict | None, key: str = "estimate") -> tuple[str, str]:
         return f"{entry['levels']} (d=1..{entry.get('depth')})", entry["verdict"]
     se = _headline_stderr(entry) if key == "estimate" else None
     text = format_uncertainty(value, se) if key == "estimate" else f"{value:.4g}"
-    return f"{text} ({location(entry).replace(' = ', '=', 1)})", entry["verdict"]
+    return f"{text} ({location(entry, compact=True)})", entry["verdict"]
 
 
 def table_rows(doc: dict) -> list[dict[str, Any]]:

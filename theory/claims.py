@@ -358,8 +358,13 @@ def _resnet_rescaled() -> Derivation:
 
 _HALF, _QUARTER = sp.Rational(1, 2), sp.Rational(1, 4)
 _GAP = sp.Symbol("Delta", positive=True)  # x' - x (or x - x') > 0 in the shallow net's case-by-case check
-#: the shallow net's gradient covariance (§1.1, A1), Glorot c = 1
+#: the shallow net's gradient covariance (§1.1, A1), Glorot c = 1, and its derivation checked case by case
 _SHALLOW_COVARIANCE = D.Phi(sp.Min(S.x, S.xp) / S.sigma_b)
+_SHALLOW_COVARIANCE_CASES = (
+    Check("covariance for x < x'", lambda: D.derive_shallow().result["covariance_below"].subs(S.c, 1),
+          _SHALLOW_COVARIANCE.subs(S.xp, S.x + _GAP), of_claim=lambda form: form.subs(S.xp, S.x + _GAP)),
+    Check("covariance for x > x'", lambda: D.derive_shallow().result["covariance_above"].subs(S.c, 1),
+          _SHALLOW_COVARIANCE.subs(S.x, S.xp + _GAP), of_claim=lambda form: form.subs(S.x, S.xp + _GAP)))
 L_paper = sp.Symbol("L_paper", integer=True, positive=True)
 _beta_range = ((S.beta, (0.05, 2.0)),)
 _TYPICAL_DEPTHS = (1, 5, 10)
@@ -539,13 +544,8 @@ def _build() -> tuple[Claim, ...]:
         Claim("shallow-brown", "§1.1, A1", "Gradients of a shallow ReLU net on a 1-D input are Brownian motion in "
               "t = Phi(x/sigma_b): covariance Phi(min(x, x')/sigma_b) (Glorot: c = 1).",
               (GAUSSIAN_WEIGHTS, "biases b ~ N(0, sigma_b^2), input weights v = 1; exact at every width"),
-              D.Phi(sp.Min(S.x, S.xp) / S.sigma_b),
-              (Check("covariance for x < x'", lambda: D.derive_shallow().result["covariance_below"].subs(S.c, 1),
-                     D.Phi(sp.Min(S.x, S.xp) / S.sigma_b).subs(S.xp, S.x + _GAP),
-                     of_claim=lambda form: form.subs(S.xp, S.x + _GAP)),
-               Check("covariance for x > x'", lambda: D.derive_shallow().result["covariance_above"].subs(S.c, 1),
-                     D.Phi(sp.Min(S.x, S.xp) / S.sigma_b).subs(S.x, S.xp + _GAP),
-                     of_claim=lambda form: form.subs(S.x, S.xp + _GAP)),
+              _SHALLOW_COVARIANCE,
+              (*_SHALLOW_COVARIANCE_CASES,
                Check("Brownian covariance min(t, t')", _r("brownian_difference", D.derive_shallow),
                      sp.Integer(0)),
                Check("independent increments", _r("increment_covariance", D.derive_shallow), sp.Integer(0))),
@@ -556,11 +556,7 @@ def _build() -> tuple[Claim, ...]:
               "covariance Phi(min(x, x')/sigma_b) (Glorot: c = 1) at every width: the covariance min(t, t') of "
               "Brownian motion in t = Phi(x/sigma_b), which the Gaussian limit N -> oo inherits.",
               (GAUSSIAN_WEIGHTS, "biases b ~ N(0, sigma_b^2), input weights v = 1; exact at every width"),
-              _SHALLOW_COVARIANCE,
-              (Check("covariance for x < x'", lambda: D.derive_shallow().result["covariance_below"].subs(S.c, 1),
-                     _SHALLOW_COVARIANCE.subs(S.xp, S.x + _GAP), of_claim=lambda form: form.subs(S.xp, S.x + _GAP)),
-               Check("covariance for x > x'", lambda: D.derive_shallow().result["covariance_above"].subs(S.c, 1),
-                     _SHALLOW_COVARIANCE.subs(S.x, S.xp + _GAP), of_claim=lambda form: form.subs(S.x, S.xp + _GAP))),
+              _SHALLOW_COVARIANCE, _SHALLOW_COVARIANCE_CASES,
               Observable("grid", POINT_COVARIANCE, shallow, (1,),
                          "E[df/dx(x) df/dx(x')] over networks at the 10 pairs of 4 grid points (t = Phi(x/sigma_b) "
                          "near 0.2, 0.4, 0.6, 0.8), each against the form; the infinite-width covariance is the same",

@@ -153,11 +153,12 @@ def networks_to_decide(estimate: float, interval: tuple[float, float], band: tup
     return max(n + 1, math.ceil(n * (half / room) ** 2 * 1.0001))
 
 
-def location(entry) -> str:
+def location(entry, compact: bool = False) -> str:
     """Where a verdict (or its JSON entry) was measured, as printed: its ``where`` (A1's pairs of grid
-    points) or ``d = depth``."""
+    points) or ``d = depth``; ``compact`` for table cells (``d=10``, ``x, x'=0.84, 0.84``)."""
     get = entry.get if isinstance(entry, dict) else lambda k: getattr(entry, k, None)
-    return get("where") or f"d = {get('depth')}"
+    text = get("where") or f"d = {get('depth')}"
+    return text.replace(" = ", "=", 1) if compact else text
 
 
 def decide(predicted: float, estimate: float, stderr: float, n: int, *, alpha: float, delta: float,

@@ -130,16 +130,6 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
     return doc
 
 
-class _Result:
-    """A finished computation with a future's ``result()``."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def result(self):
-        return self.value
-
-
 class _SymbolicProcess:
     """The registry's symbolic rows computed in a spawned process; ``result()`` waits for them."""
 
@@ -249,7 +239,7 @@ def _attach_evidence(rows: list[dict], claims: Sequence[Claim], comparisons: lis
             if verdicts:
                 control_rows.append({"id": f"mc-control:{claim.id}:{control.description}", "kind": "monte carlo",
                                      "rejected": evidence.rejected(verdicts),
-                                     "detail": "; ".join(f"{location(v).replace(' = ', '=', 1)}: {v.verdict} (z={v.z:.1f})"
+                                     "detail": "; ".join(f"{location(v, compact=True)}: {v.verdict} (z={v.z:.1f})"
                                                         for v in verdicts)})
 
 
@@ -344,7 +334,7 @@ def _cell(entry: dict[str, Any] | None, key: str = "estimate") -> str:
         return entry["verdict"]
     if entry.get("levels"):  # a trend: the levels, not the change
         return f"{entry['verdict']} (d=1..{entry['depth']}: {entry['levels']})"
-    return f"{entry['verdict']} ({location(entry).replace(' = ', '=', 1)}: {entry[key]:.3g})"
+    return f"{entry['verdict']} ({location(entry, compact=True)}: {entry[key]:.3g})"
 
 
 def render_text(doc: dict[str, Any]) -> str:
