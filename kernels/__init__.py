@@ -16,7 +16,10 @@ Each kernel module provides
 * ``input_derivative(plan, weights, readout, inputs, tangent, *, want_active=False)
   -> (D, active)``: forward mode, ``D[m] = Σ_n v_n (dx_L)[n, m]`` for ``dx_0 = tangent``, batch
   statistics constant — the 1-D grid's ``df/dx`` in one pass (``weights`` may be a lazy source
-  that draws each ``Z_l`` when it is needed, :class:`montecarlo.sampling.LazyWeights`).
+  that draws each ``Z_l`` when it is needed, :class:`montecarlo.sampling.LazyWeights`);
+* optionally (the numba kernel) ``real_pair_moments`` / ``path_pair_moments``: the typical pairs'
+  per-layer moments of those gradients (:mod:`kernels.summaries`), taken as each layer is computed,
+  the same bits as the moments of ``real_gradients`` / ``path_gradients``; None where not provided.
 
 Shapes: ``weights (S, L, N, N)`` standardized, ``readout (S, N)``, ``inputs (S, N, M)``,
 ``gates (S, L, N, M)`` bool; ``grads (S, L, N, M)`` with ``grads[:, d−1]`` = ∂f/∂x_{L−d}.
@@ -87,7 +90,9 @@ def get_kernel(name: str) -> SimpleNamespace:
                            real_gradients=module.real_gradients,
                            path_gradients=module.path_gradients,
                            input_derivative=module.input_derivative,
-                           lazy_weights=getattr(module, "lazy_weights", False))
+                           lazy_weights=getattr(module, "lazy_weights", False),
+                           real_pair_moments=getattr(module, "real_pair_moments", None),
+                           path_pair_moments=getattr(module, "path_pair_moments", None))
 
 
 __all__ = ["BACKENDS", "BackendUnavailable", "LayerPlan", "NonFiniteError", "check_backend", "get_kernel"]

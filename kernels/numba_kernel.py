@@ -38,6 +38,7 @@ import numpy as np
 from numba import njit
 
 from . import numba_cache, rng, sgemm
+from .summaries import layer_gate_moments, layer_pair_moments
 from .blas_threads import single_threaded_blas, worker_count
 from .plan import LayerPlan, check_plan_inputs, check_shapes, raise_if_nonfinite
 from .sgemm import gemm_ab, gemm_at_b
@@ -209,15 +210,38 @@ def real_gradients(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.nda
     (measured 2026-12-01, one core, a typical-pairs chunk: 2.8 → 2.3 ms per network of L = 10, N = 200,
     16.7 → 11.5 at L = 50; the products round in another order, so the last bits differ).
     """
+    return _real(plan, weights, readout, inputs, keep, want_active)
+
+
+def real_pair_moments(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.ndarray,
+                      *, want_active: bool = False):
+    """``(moments, gate_moments)``: :func:`kernels.summaries.pair_moments` and
+    :func:`~kernels.summaries.gate_moments` of every network's :func:`real_gradients` (``keep='all'``),
+    (S, L, 2) float64 each (``gate_moments`` None unless ``want_active``), the same bits.
+
+    Each layer's moments are taken in the compiled pass right after its gradient is computed, while
+    it is in cache: neither the (S, L, N, M) gradients nor the gates are stored (at L = 100, N = 200,
+    64 inputs that is 5 MB of float32 written and read again per network, and a serial summary pass).
+    """
+    return _real(plan, weights, readout, inputs, "moments", want_active)
+
+
+_KEEP_CODE = {"input": 0, "all": 1, "moments": 2}
+
+
+def _real(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.ndarray, keep: str, want_active: bool):
     S, L, N, M = check_shapes(plan, weights, readout, inputs)
     x0, v = _f32(inputs), _f32(readout)
     lazy = hasattr(weights, "fill_layer")
     W = weights if lazy else _f32_weights(weights)
     norms = np.array([_NORM_CODE[plan.norm_at(l)] for l in range(L)], dtype=np.int64)
     through = plan.bn_backward == "through"
-    keep_all = keep == "all"
-    grads = np.empty((S, L if keep_all else 1, N, M), dtype=np.float32)
-    active = np.empty((S, L, N, M), dtype=np.bool_) if want_active else None
+    mode = _KEEP_CODE[keep]
+    moments = mode == 2
+    grads = np.empty((S, 1, 1, 1) if moments else (S, L if keep == "all" else 1, N, M), dtype=np.float32)
+    pair = np.zeros((S, L if moments else 1, 2))
+    gate = np.zeros((S, L, 2)) if (moments and want_active) else None
+    active = np.empty((S, L, N, M), dtype=np.bool_) if (want_active and not moments) else None
     forward_ok = np.ones((S, L), dtype=np.bool_)
     addr, fortran = sgemm.routine()
     queue = itertools.count()
@@ -237,13 +261,19 @@ def real_gradients(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.nda
             x[0] = x0[k]
             Wk, draw, k0, k1 = _network_weights(weights, W, lazy, k, no_weights)
             _network_vjp(x, Wk, draw, k0, k1, v[k], plan.skip, plan.branch, norms,
-                         plan.gated, through, keep_all, u, act, inv_std, ok, phi, h, g, grads[k, :, None],
+                         plan.gated, through, mode, u, act, inv_std, ok, phi, h, g, grads[k, :, None], pair[k],
                          ZT, words, z, addr, fortran)
             forward_ok[k] = ok[:, 0]
-            if want_active:
+            if active is not None:
                 active[k] = act[:, 0]
+            if gate is not None:
+                for l in range(L):
+                    layer_gate_moments(act[l, 0], gate[k], l)
 
     _in_threads(worker, S)
+    if moments:
+        raise_if_nonfinite(pair[:, :, None, :], forward_ok, "all")
+        return pair, gate
     raise_if_nonfinite(grads, forward_ok, keep)
     return grads, active
 
@@ -262,8 +292,8 @@ def _layer_columns(draw, k0, k1, Wk, l, out, words, z):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _network_vjp(x, Wk, lazy, k0, k1, v, skip, branch, norms, gated, through, keep_all, u, act, inv_std, ok,
-                 phi, h, g, grads, ZT, words, z, addr, fortran):
+def _network_vjp(x, Wk, lazy, k0, k1, v, skip, branch, norms, gated, through, mode, u, act, inv_std, ok,
+                 phi, h, g, grads, moments, ZT, words, z, addr, fortran):
     """One network forward and back: the gradient of ``f = vᵀ x_L`` w.r.t. every ``x_l`` (or ``x_0``).
 
     ``x`` (1, N, M): the inputs, overwritten by the forward pass; ``u``, ``act`` (L, 1, N, M),
@@ -272,8 +302,9 @@ def _network_vjp(x, Wk, lazy, k0, k1, v, skip, branch, norms, gated, through, ke
     ``Z_{l+1}`` — drawn from the weights stream ``(k0, k1)`` (``lazy``, the stream's own column
     order) or copied from ``Wk`` (L, N, N).  Forward: ``x ← b Z φ + s x`` (one GEMM,
     ``ZTᵀ φ`` with ``beta = s``), ``ok[l]`` False when a statistic or a value is not finite;
-    backward from ``g = v``: ``h = Zᵀ g = ZT g``, then :func:`_backward_step`; ``grads`` (K, 1, N, M)
-    gets ``g`` after each block (``keep_all``) or at the input.
+    backward from ``g = v``: ``h = Zᵀ g = ZT g``, then :func:`_backward_step`; ``mode`` 1: ``grads``
+    (L, 1, N, M) gets ``g`` after each block; 0: ``grads`` (1, 1, N, M) the gradient at the input; 2:
+    ``moments[d − 1]`` (L, 2) gets :func:`~kernels.summaries.layer_pair_moments` of ``g`` at depth ``d``.
     """
     L = skip.size
     N = x.shape[1]
@@ -290,9 +321,11 @@ def _network_vjp(x, Wk, lazy, k0, k1, v, skip, branch, norms, gated, through, ke
     for l in range(L - 1, -1, -1):
         gemm_ab(addr, ZT[l], g[0], h[0], 1.0, 0.0, fortran)
         _backward_step(g, h, act[l], gated, norms[l], through, inv_std[l], u[l], skip[l], branch[l])
-        if keep_all:
+        if mode == 1:
             grads[L - 1 - l] = g
-    if not keep_all:
+        elif mode == 2:
+            layer_pair_moments(g[0], moments, L - 1 - l)
+    if mode == 0:
         grads[0] = g
 
 
@@ -304,6 +337,19 @@ def path_gradients(plan: LayerPlan, weights, readout: np.ndarray,
     time; the path model has no forward pass, so each ``Z_l`` is drawn (lazy weights) or copied into
     one ``N × N`` buffer right before its product ``Z_lᵀ g``.
     """
+    return _path(plan, weights, readout, gates, n_inputs, keep)
+
+
+def path_pair_moments(plan: LayerPlan, weights, readout: np.ndarray, gates: np.ndarray | None,
+                      *, n_inputs: int | None = None) -> np.ndarray:
+    """:func:`kernels.summaries.pair_moments` of every network's :func:`path_gradients` (``keep='all'``),
+    (S, L, 2) float64, the same bits; each layer's taken as it is computed, no gradient stored
+    (:func:`real_pair_moments`)."""
+    return _path(plan, weights, readout, gates, n_inputs, "moments")
+
+
+def _path(plan: LayerPlan, weights, readout: np.ndarray, gates: np.ndarray | None, n_inputs: int | None,
+          keep: str) -> np.ndarray:
     S, L, N = weights.shape[0], weights.shape[1], weights.shape[2]
     M = gates.shape[-1] if gates is not None else int(n_inputs)
     if gates is not None:
@@ -312,8 +358,10 @@ def path_gradients(plan: LayerPlan, weights, readout: np.ndarray,
     lazy = hasattr(weights, "fill_layer")
     W = weights if lazy else _f32_weights(weights)
     v = _f32(readout)
-    keep_all = keep == "all"
-    grads = np.empty((S, L if keep_all else 1, N, M), dtype=np.float32)
+    mode = _KEEP_CODE[keep]
+    moments = mode == 2
+    grads = np.empty((S, 1, 1, 1) if moments else (S, L if keep == "all" else 1, N, M), dtype=np.float32)
+    pair = np.zeros((S, L if moments else 1, 2))
     addr, fortran = sgemm.routine()
     queue = itertools.count()
 
@@ -330,19 +378,23 @@ def path_gradients(plan: LayerPlan, weights, readout: np.ndarray,
             Wk, draw, k0, k1 = _network_weights(weights, W, lazy, k, no_weights)
             gk = gates[k][:, None] if plan.gated else none_gate
             _network_path(Wk, draw, k0, k1, v[k], plan.skip, plan.branch, plan.gated, gk, none_gate[0], ones,
-                          keep_all, g, h, grads[k, :, None], ZT, words, z, addr, fortran)
+                          mode, g, h, grads[k, :, None], pair[k], ZT, words, z, addr, fortran)
 
     _in_threads(worker, S)
+    if moments:
+        raise_if_nonfinite(pair[:, :, None, :], None, "all")
+        return pair
     raise_if_nonfinite(grads, None, keep)
     return grads
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _network_path(Wk, draw, k0, k1, v, skip, branch, gated, gates, none_gate, ones, keep_all, g, h, grads, ZT,
-                  words, z, addr, fortran):
+def _network_path(Wk, draw, k0, k1, v, skip, branch, gated, gates, none_gate, ones, mode, g, h, grads, moments,
+                  ZT, words, z, addr, fortran):
     """The path model's backward pass of one network: from ``g = v``, ``h = Z_lᵀ g`` (``ZT[0]`` row
     ``j`` = column ``j`` of ``Z_l``, drawn or copied), then ``g ← s g + b (gate ⊙ h)``
-    (:func:`_backward_step`, no normalization); ``gates`` (L, 1, N, M)."""
+    (:func:`_backward_step`, no normalization); ``gates`` (L, 1, N, M); ``mode`` as
+    :func:`_network_vjp`'s."""
     L = skip.size
     N = g.shape[1]
     M = g.shape[2]
@@ -353,9 +405,11 @@ def _network_path(Wk, draw, k0, k1, v, skip, branch, gated, gates, none_gate, on
         _layer_columns(draw, k0, k1, Wk, l, ZT[0], words, z)
         gemm_ab(addr, ZT[0], g[0], h[0], 1.0, 0.0, fortran)
         _backward_step(g, h, gates[l], gated, 0, False, ones, none_gate, skip[l], branch[l])
-        if keep_all:
+        if mode == 1:
             grads[L - 1 - l] = g
-    if not keep_all:
+        elif mode == 2:
+            layer_pair_moments(g[0], moments, L - 1 - l)
+    if mode == 0:
         grads[0] = g
 
 

@@ -19,36 +19,50 @@ numba_cache.configure()   # before the first @njit(cache=True): see kernels.numb
 
 
 @njit(cache=True, nogil=True)
+def layer_pair_moments(g, out, l):
+    """``out[l] = (A, C)`` (float64) from one layer's gradient ``g`` (N, 2P): the arithmetic of
+    :func:`pair_moments`, called by the numba kernel right after it computes the layer (no
+    ``(L, N, 2P)`` gradient is stored), so that both give the same bits."""
+    N, M = g.shape
+    P = M // 2
+    a = 0.0
+    c = 0.0
+    for n in range(N):
+        for p in range(P):
+            x = np.float64(g[n, 2 * p])
+            y = np.float64(g[n, 2 * p + 1])
+            a += x * x + y * y
+            c += x * y
+    out[l, 0] = 0.5 * a / (N * P)
+    out[l, 1] = c / (N * P)
+
+
+@njit(cache=True, nogil=True)
+def layer_gate_moments(active, out, l):
+    """``out[l] = (active share, co-active share within pairs)`` from one layer's gates (N, 2P)."""
+    N, M = active.shape
+    P = M // 2
+    on = 0
+    both = 0
+    for n in range(N):
+        for p in range(P):
+            x = active[n, 2 * p]
+            y = active[n, 2 * p + 1]
+            on += x + y
+            both += x & y
+    out[l, 0] = on / (N * M)
+    out[l, 1] = both / (N * P)
+
+
+@njit(cache=True, nogil=True)
 def pair_moments(grads, out):
     """``out[l] = (A_l, C_l)`` (float64) from one network's ``grads`` (L, N, 2P)."""
-    L, N, M = grads.shape
-    P = M // 2
-    for l in range(L):
-        a = 0.0
-        c = 0.0
-        for n in range(N):
-            for p in range(P):
-                x = np.float64(grads[l, n, 2 * p])
-                y = np.float64(grads[l, n, 2 * p + 1])
-                a += x * x + y * y
-                c += x * y
-        out[l, 0] = 0.5 * a / (N * P)
-        out[l, 1] = c / (N * P)
+    for l in range(grads.shape[0]):
+        layer_pair_moments(grads[l], out, l)
 
 
 @njit(cache=True, nogil=True)
 def gate_moments(active, out):
     """``out[l] = (active share, co-active share within pairs)`` from one network's gates (L, N, 2P)."""
-    L, N, M = active.shape
-    P = M // 2
-    for l in range(L):
-        on = 0
-        both = 0
-        for n in range(N):
-            for p in range(P):
-                x = active[l, n, 2 * p]
-                y = active[l, n, 2 * p + 1]
-                on += x + y
-                both += x & y
-        out[l, 0] = on / (N * M)
-        out[l, 1] = both / (N * P)
+    for l in range(active.shape[0]):
+        layer_gate_moments(active[l], out, l)

@@ -127,6 +127,30 @@ def gradients(plan: EnginePlan, kernel, seed: int, networks: range, inputs: str,
     return kernel.real_gradients(plan.layers, weights, readout, x0, keep=keep, want_active=want_active)
 
 
+def pair_moments(plan: EnginePlan, kernel, seed: int, networks: range, n_inputs: int, *, want_active: bool = False):
+    """The typical pairs' per-layer moments of :func:`gradients` (``pairs`` inputs, ``keep='all'``):
+    ``(moments (S, L, 2), gate_moments (S, L, 2) or None)`` as :func:`kernels.summaries.pair_moments` and
+    :func:`~kernels.summaries.gate_moments` give them, from a kernel that takes them as it computes each
+    layer (``real_pair_moments`` / ``path_pair_moments``), the same bits; None when the kernel has none."""
+    spec = plan.spec
+    fused = getattr(kernel, "path_pair_moments" if plan.model == "path" else "real_pair_moments", None)
+    if fused is None or not getattr(kernel, "lazy_weights", False):
+        return None
+    weights = sampling.LazyWeights(seed, networks, spec.depth, spec.width, plan.orthogonal)
+    if plan.model == "path":
+        gates = sampling.sample_gates(seed, networks, spec.depth, spec.width, n_inputs) if plan.layers.gated else None
+        moments = fused(plan.layers, weights, weights.readout, gates, n_inputs=n_inputs)
+        if not want_active:
+            return moments, None
+        from kernels.summaries import gate_moments
+        shares = np.empty_like(moments)
+        for k in range(len(networks)):
+            gate_moments(gates[k], shares[k])
+        return moments, shares
+    x0 = sampling.sample_pair_inputs(seed, networks, spec.width, n_inputs)
+    return fused(plan.layers, weights, weights.readout, x0, want_active=want_active)
+
+
 def grid_derivative(plan: EnginePlan, kernel, seed: int, networks: range, n_inputs: int, *,
                     want_active: bool = False, bias_std: float = 1.0):
     """``df/dx`` of real networks on the 1-D grid: ``(D (S, M) float64, active)``, rescaled like ``g̃``.

@@ -197,9 +197,17 @@ class PairsExperiment:
         L = self.spec.depth
         plan = self.plan
         _pin_blas_to_one_thread()
-        grads, active = networks.gradients(plan, get_kernel(backend), seed, nets, "pairs", 2 * self.pairs,
-                                           want_active=plan.layers.gated)
+        kernel = get_kernel(backend)
         rows = np.empty((len(nets), self.width()))
+        fused = None if self.effective_rank else networks.pair_moments(plan, kernel, seed, nets, 2 * self.pairs,
+                                                                       want_active=plan.layers.gated)
+        if fused is not None:       # the same numbers, taken as the kernel computes each layer
+            moments, shares = fused
+            rows[:, :2 * L] = moments.reshape(len(nets), 2 * L)
+            rows[:, 2 * L:4 * L] = 1.0 if shares is None else shares.reshape(len(nets), 2 * L)
+            return rows
+        grads, active = networks.gradients(plan, kernel, seed, nets, "pairs", 2 * self.pairs,
+                                           want_active=plan.layers.gated)
         white = white_effective_rank(2 * self.pairs, self.spec.width) if self.effective_rank else 1.0
         moments = np.empty((L, 2))
         for k in range(len(nets)):

@@ -160,3 +160,46 @@ def test_numba_backward_pass_on_lazy_weights_is_the_dense_one_bit_for_bit(norm, 
     assert np.array_equal(got, want) and np.array_equal(active, want_active)
     ref, _ = get_kernel("numpy").real_gradients(plan, lazy.materialize(), lazy.readout, x)
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("norm, stats, orthogonal", [("none", "constant", False), ("bn", "constant", False),
+                                                     ("bn", "through", False), ("none", "constant", True)])
+def test_numba_fused_pair_moments_are_the_moments_of_the_stored_gradients(norm, stats, orthogonal):
+    """real_pair_moments / path_pair_moments take each layer's moments inside the compiled pass: the same
+    bits as pair_moments / gate_moments of real_gradients / path_gradients (keep='all'); a moment of the
+    wrong layer would not be."""
+    from kernels.summaries import gate_moments, pair_moments
+    from montecarlo import sampling
+    L, N, M = 5, 24, 10
+    plan = LayerPlan(np.full(L, 0.8), np.full(L, np.sqrt(2 / N)), norm, stats, "relu")
+    lazy = sampling.LazyWeights(4, range(1, 6), L, N, orthogonal)
+    x = np.random.default_rng(2).standard_normal((5, N, M)).astype(np.float32)
+    kernel = get_kernel("numba")
+    grads, active = kernel.real_gradients(plan, lazy, lazy.readout, x, want_active=True)
+    moments, shares = kernel.real_pair_moments(plan, lazy, lazy.readout, x, want_active=True)
+    want, want_shares = np.empty((5, L, 2)), np.empty((5, L, 2))
+    for k in range(5):
+        pair_moments(grads[k], want[k])
+        gate_moments(active[k], want_shares[k])
+    assert np.array_equal(moments, want) and np.array_equal(shares, want_shares)
+    assert not np.allclose(moments[:, ::-1], want)
+    assert kernel.real_pair_moments(plan, lazy, lazy.readout, x)[1] is None
+    gates = sampling.sample_gates(4, range(1, 6), L, N, M)
+    path = kernel.path_gradients(plan, lazy, lazy.readout, gates)
+    for k in range(5):
+        pair_moments(path[k], want[k])
+    assert np.array_equal(kernel.path_pair_moments(plan, lazy, lazy.readout, gates), want)
+
+
+def test_numba_fused_pair_moments_report_a_non_finite_gradient_as_the_gradients_do():
+    from montecarlo import sampling
+    L, N, M = 4, 16, 6
+    plan = LayerPlan(np.full(L, 1.0), np.full(L, 1e30), "none", "constant", "relu")   # overflows
+    lazy = sampling.LazyWeights(1, range(2), L, N, False)
+    x = np.random.default_rng(3).standard_normal((2, N, M)).astype(np.float32)
+    kernel = get_kernel("numba")
+    with pytest.raises(NonFiniteError) as stored:
+        kernel.real_gradients(plan, lazy, lazy.readout, x)
+    with pytest.raises(NonFiniteError) as fused:
+        kernel.real_pair_moments(plan, lazy, lazy.readout, x)
+    assert str(fused.value) == str(stored.value)

@@ -85,3 +85,15 @@ def test_compiled_pair_summaries_equal_the_numpy_reference():
     shares = np.empty((5, 2))
     gate_moments(active, shares)
     np.testing.assert_array_equal(shares, gate_summary(active))
+
+
+@pytest.mark.parametrize("model", ["real", "path"])
+def test_pairs_summary_rows_are_the_same_through_the_fused_moments(model, monkeypatch):
+    """PairsExperiment.summaries takes the numba kernel's fused moments when it has them; without them
+    (the stored gradients, then pair_moments) the rows are the same bits."""
+    from montecarlo import networks
+    from montecarlo.observables import PairsExperiment
+    e = PairsExperiment(ResnetSpec(depth=4, width=24, beta=0.5, norm="bn"), model, 5)
+    fused = e.summaries(3, range(2, 9), "numba")
+    monkeypatch.setattr(networks, "pair_moments", lambda *a, **k: None)
+    assert np.array_equal(e.summaries(3, range(2, 9), "numba"), fused)
