@@ -31,3 +31,51 @@ def run_length_counts(active, runs):
                     length = 1
             if M > 0:
                 runs[l, length - 1] += 1
+
+
+@njit(cache=True, nogil=True)
+def layer_gate_counts(active, edges, props, levels, runs):
+    """One network's whole gate summary in one pass over its gates ``active`` (L, N, M): per layer
+    ``props[l] = (mean_n k_n / M, mean_n k_n (k_n − 1) / (M (M − 1)))`` with ``k_n`` the unit's active
+    count, ``levels[l]`` the histogram of the levels ``k_n / M`` over the bins ``edges`` (equal bins of
+    ``[0, 1]``, ``np.linspace(0, 1, bins + 1)``) and ``runs[l]`` as :func:`run_length_counts`.
+
+    The same numbers as numpy's ``k.mean``, ``np.histogram(k / M, bins, range=(0, 1))`` and the run
+    counts (:func:`montecarlo.observables.layer_activation_summary`, tested): the sums are of integers
+    (exact in float64 in any order), and a level's bin is found by numpy's own rule for equal bins —
+    ``⌊((v − first)/(last − first))·bins⌋``, the last edge in the last bin, then one step down or up where the computed
+    index disagrees with the edges."""
+    L, N, M = active.shape
+    bins = levels.shape[1]
+    denom = edges[bins] - edges[0]
+    for l in range(L):
+        total = 0
+        pairs = 0
+        for b in range(bins):
+            levels[l, b] = 0
+        for n in range(N):
+            k = 0
+            length = 1
+            for m in range(M):
+                k += active[l, n, m]
+                if m > 0:
+                    if active[l, n, m] == active[l, n, m - 1]:
+                        length += 1
+                    else:
+                        runs[l, length - 1] += 1
+                        length = 1
+            if M > 0:
+                runs[l, length - 1] += 1
+            total += k
+            pairs += k * (k - 1)
+            v = k / M
+            i = int(((v - edges[0]) / denom) * bins)
+            if i == bins:
+                i -= 1
+            if v < edges[i]:
+                i -= 1
+            elif i != bins - 1 and v >= edges[i + 1]:
+                i += 1
+            levels[l, i] += 1
+        props[l, 0] = total / N / M
+        props[l, 1] = pairs / N / (M * (M - 1))

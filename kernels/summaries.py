@@ -66,3 +66,38 @@ def gate_moments(active, out):
     """``out[l] = (active share, co-active share within pairs)`` from one network's gates (L, N, 2P)."""
     for l in range(active.shape[0]):
         layer_gate_moments(active[l], out, l)
+
+
+@njit(cache=True, nogil=True)
+def streaming_add(mean, comoment, n, rows):
+    """Welford's update of ``mean`` (P, k) and ``comoment`` (P, k, k) by ``rows`` (R, P, k), one row
+    after the other from ``n`` rows already added; returns the new count.  Per row the arithmetic of
+    :meth:`montecarlo.estimators.StreamingMoments.add` element by element — ``δ = x − m``,
+    ``m ← m + δ/n``, ``C ← C + δ_i (x_j − m_j)`` — so the same bits (tested), without the Python
+    call per row (the caller checks that the rows are finite)."""
+    R, P, k = rows.shape
+    delta = np.empty(k)
+    for r in range(R):
+        n += 1
+        for p in range(P):
+            for i in range(k):
+                delta[i] = rows[r, p, i] - mean[p, i]
+                mean[p, i] += delta[i] / n
+            for i in range(k):
+                for j in range(k):
+                    comoment[p, i, j] += delta[i] * (rows[r, p, j] - mean[p, j])
+    return n
+
+
+@njit(cache=True, nogil=True)
+def running_mean_outer(cov, z, zz, n):
+    """``cov ← cov + (z zᵀ / zz_r − cov) / (n + r + 1)`` for each row ``r`` of ``z`` (R, M) in turn:
+    the running mean of the normalized outer products, element by element as numpy computes
+    ``cov += (np.outer(z, z) / zz - cov) / n`` (the same bits, tested)."""
+    R, M = z.shape
+    for r in range(R):
+        count = n + r + 1
+        for i in range(M):
+            zi = z[r, i]
+            for j in range(M):
+                cov[i, j] += (zi * z[r, j] / zz[r] - cov[i, j]) / count

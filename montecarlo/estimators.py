@@ -103,6 +103,17 @@ class StreamingMoments:
         self.mean += delta / self.n
         self.comoment += delta[..., :, None] * (x - self.mean)[..., None, :]
 
+    def add_rows(self, rows: np.ndarray) -> None:
+        """:meth:`add` of each of ``rows`` (R, *shape, k) in turn, in one compiled pass (the same bits);
+        nothing is added when a row is not finite."""
+        from kernels.summaries import streaming_add
+        rows = np.ascontiguousarray(rows, dtype=np.float64)
+        if not np.isfinite(rows).all():
+            raise FloatingPointError("a per-network summary is not finite")
+        k = self.mean.shape[-1]
+        self.n = streaming_add(self.mean.reshape(-1, k), self.comoment.reshape(-1, k, k), self.n,
+                               rows.reshape(rows.shape[0], -1, k))
+
     def covariance(self) -> np.ndarray:
         """Sample covariance of the summaries (``n − 1`` in the denominator)."""
         return self.comoment / max(self.n - 1, 1)

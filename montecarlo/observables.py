@@ -37,6 +37,7 @@ bit-identical results to one uninterrupted run.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
@@ -44,8 +45,8 @@ from typing import Callable, ClassVar
 import numpy as np
 
 from kernels import get_kernel
-from kernels.contiguity import run_length_counts
-from kernels.summaries import gate_moments, pair_moments
+from kernels.contiguity import layer_gate_counts
+from kernels.summaries import gate_moments, pair_moments, running_mean_outer
 from theory.specs import NetworkSpec, ShallowSpec, SpecError
 
 from . import networks, sampling
@@ -242,11 +243,11 @@ class PairsAccumulator:
 
     def add(self, rows: np.ndarray) -> None:
         L = self.experiment.spec.depth
-        for row in np.asarray(rows, dtype=np.float64).reshape(-1, self.experiment.width()):
-            self.grads.add(row[:2 * L].reshape(L, 2))
-            self.gates.add(row[2 * L:4 * L].reshape(L, 2))
-            if self.ranks is not None:
-                self.ranks.add(row[4 * L:].reshape(L, 1))
+        rows = np.asarray(rows, dtype=np.float64).reshape(-1, self.experiment.width())
+        self.grads.add_rows(rows[:, :2 * L].reshape(-1, L, 2))
+        self.gates.add_rows(rows[:, 2 * L:4 * L].reshape(-1, L, 2))
+        if self.ranks is not None:
+            self.ranks.add_rows(rows[:, 4 * L:].reshape(-1, L, 1))
 
     def result(self, seed: int) -> PairsResult:
         e = self.experiment
@@ -336,12 +337,25 @@ def run_lengths(active_row: np.ndarray) -> np.ndarray:
 def layer_activation_summary(active: np.ndarray, level_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For one network's gates (L, N, M): proportions (L, 2), level histograms (L, bins), run counts (L, M)."""
     L, N, M = active.shape
+    props, levels, runs = np.empty((L, 2)), np.empty((L, level_bins), dtype=np.int64), np.zeros((L, M), dtype=np.int64)
+    layer_gate_counts(np.ascontiguousarray(active, dtype=np.bool_), _level_edges(level_bins), props, levels, runs)
+    return props, levels, runs
+
+
+def layer_activation_summary_numpy(active: np.ndarray, level_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`layer_activation_summary` in numpy (the reference the compiled pass is tested against)."""
+    L, N, M = active.shape
     k = active.sum(axis=2)
     props = np.stack([k.mean(axis=1) / M, (k * (k - 1)).mean(axis=1) / (M * (M - 1))], axis=1)
     levels = np.stack([np.histogram(k[l] / M, bins=level_bins, range=(0.0, 1.0))[0] for l in range(L)])
-    runs = np.zeros((L, M), dtype=np.int64)
-    run_length_counts(np.ascontiguousarray(active, dtype=np.bool_), runs)   # :func:`run_lengths` per row, compiled
+    runs = np.stack([np.bincount(np.concatenate([run_lengths(active[l, n]) for n in range(N)]) - 1, minlength=M)
+                     for l in range(L)])
     return props, levels, runs
+
+
+@functools.lru_cache(maxsize=None)
+def _level_edges(level_bins: int) -> np.ndarray:
+    return np.linspace(0.0, 1.0, level_bins + 1)   # np.histogram's own edges for range (0, 1)
 
 
 #: Fig. 4's activation-level histogram read as numbers: a unit active on ``k`` of the ``M`` grid
@@ -644,25 +658,32 @@ class GridAccumulator:
         return self.acf.n
 
     def add(self, rows: np.ndarray) -> None:
+        """Rows in network order.  Each statistic is updated row after row (the running means'
+        arithmetic of one row at a time: :meth:`StreamingMoments.add_rows`,
+        :func:`kernels.summaries.running_mean_outer`); what is computed from one row alone is
+        computed for all rows at once, element by element — the same bits as one row at a time."""
         e, col = self.experiment, self._col
         L = e.layers
-        for row in np.asarray(rows, dtype=np.float64).reshape(-1, e.width()):
-            if not np.isfinite(row).all():
-                raise FloatingPointError("a per-network summary is not finite")
-            self.acf.add(row[col["acf"]][:, None])
-            self.ms.add(row[col["ms"]])
-            self.exponent.add(row[col["exponent"]])
-            z = row[col["z"]]
-            step = np.diff(z)
-            self.increments.add(np.stack([step ** 2, step ** 4], axis=1))
-            y = row[col["points"]]
-            self.point_products.add((y[self._pairs[0]] * y[self._pairs[1]])[:, None])
-            self.cov += (np.outer(z, z) / row[col["zz"]][0] - self.cov) / self.acf.n
-            self.gates.add(row[col["props"]].reshape(L, 2))
-            levels, runs = row[col["levels"]].reshape(L, -1), row[col["runs"]].reshape(L, -1)
-            self.levels += levels.astype(np.int64)
-            self.runs += runs.astype(np.int64)
-            self.fig4.add(np.stack([*level_shares(levels), mean_run_length(runs)], axis=1))
+        rows = np.ascontiguousarray(np.asarray(rows, dtype=np.float64).reshape(-1, e.width()))
+        if not np.isfinite(rows).all():
+            raise FloatingPointError("a per-network summary is not finite")
+        R = rows.shape[0]
+        n = self.acf.n
+        self.acf.add_rows(rows[:, col["acf"]][:, :, None])
+        self.ms.add_rows(rows[:, col["ms"]])
+        self.exponent.add_rows(rows[:, col["exponent"]])
+        z = np.ascontiguousarray(rows[:, col["z"]])
+        step = np.diff(z, axis=1)
+        self.increments.add_rows(np.stack([step ** 2, step ** 4], axis=2))
+        y = rows[:, col["points"]]
+        self.point_products.add_rows((y[:, self._pairs[0]] * y[:, self._pairs[1]])[:, :, None])
+        running_mean_outer(self.cov, z, np.ascontiguousarray(rows[:, col["zz"]][:, 0]), n)
+        self.gates.add_rows(rows[:, col["props"]].reshape(R, L, 2))
+        levels, runs = rows[:, col["levels"]].reshape(R * L, -1), rows[:, col["runs"]].reshape(R * L, -1)
+        self.levels += levels.reshape(R, L, -1).astype(np.int64).sum(axis=0)   # integers: any order
+        self.runs += runs.reshape(R, L, -1).astype(np.int64).sum(axis=0)
+        fig4 = np.stack([*level_shares(levels), mean_run_length(runs)], axis=1)   # per (network, layer)
+        self.fig4.add_rows(fig4.reshape(R, L, 3))
 
     def result(self, seed: int) -> GridResult:
         e = self.experiment

@@ -105,3 +105,47 @@ def test_the_shallow_nets_derivative_is_the_batched_sum_bit_for_bit():
         assert np.array_equal(dfdx, batched)
         part, _ = observables._shallow_grid(spec, 3, range(20, 28), t, spec.bias_std)
         assert np.array_equal(part, dfdx[15:23])
+
+
+def test_compiled_gate_summary_equals_numpy_at_every_count():
+    """kernels.contiguity.layer_gate_counts: the shares, numpy's level histogram and the run counts of the
+    numpy reference exactly, for every active count 0..M (the histogram's bin edges are where an index
+    rule could slip) at several grid sizes and bin counts; a histogram one bin off is told apart."""
+    from montecarlo.observables import layer_activation_summary, layer_activation_summary_numpy
+    rng = np.random.default_rng(0)
+    for M in (2, 3, 7, 10, 30, 64, 256, 257):
+        for bins in (3, 7, 10):
+            a = np.zeros((2, M + 6, M), dtype=bool)
+            for n in range(M + 1):
+                a[0, n, rng.permutation(M)[:n]] = True
+            a[1] = rng.random((M + 6, M)) < rng.random((M + 6, 1))
+            got, want = layer_activation_summary(a, bins), layer_activation_summary_numpy(a, bins)
+            for g, w in zip(got, want):
+                assert g.shape == w.shape and np.array_equal(g, w), (M, bins)
+    assert not np.array_equal(np.roll(got[1], 1, axis=1), want[1])
+
+
+def test_accumulators_add_a_chunk_as_they_added_its_rows_one_by_one():
+    """StreamingMoments.add_rows and running_mean_outer: the same bits as the one-row-at-a-time numpy
+    updates they replaced (written out here), whatever the rows' scale."""
+    from kernels.summaries import running_mean_outer
+    from montecarlo.estimators import StreamingMoments
+    rng = np.random.default_rng(4)
+    rows = rng.standard_normal((13, 3, 2)) * np.array([1.0, 1e6])
+    one, many = StreamingMoments((3,), 2), StreamingMoments((3,), 2)
+    for r in rows:
+        one.add(r)
+    many.add_rows(rows[:5])
+    many.add_rows(rows[5:])
+    assert one.n == many.n == 13
+    assert np.array_equal(one.mean, many.mean) and np.array_equal(one.comoment, many.comoment)
+    z, zz = rng.standard_normal((6, 9)), rng.random(6) + 0.5
+    want, got = np.zeros((9, 9)), np.zeros((9, 9))
+    for r in range(6):
+        want += (np.outer(z[r], z[r]) / zz[r] - want) / (r + 1)
+    running_mean_outer(got, z[:2], zz[:2], 0)
+    running_mean_outer(got, z[2:], zz[2:], 2)
+    assert np.array_equal(got, want)
+    with pytest.raises(FloatingPointError, match="not finite"):
+        many.add_rows(np.full((1, 3, 2), np.nan))
+    assert many.n == 13
