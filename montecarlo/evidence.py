@@ -139,9 +139,10 @@ def flops_per_network(experiment: str, spec: NetworkSpec, settings: Settings) ->
     return 4.0 * inputs * spec.width ** 2 * spec.depth
 
 
-def group_budget(key: tuple, settings: Settings) -> tuple[int, int]:
+def group_budget(key: tuple, settings: Settings, scale: int = 1) -> tuple[int, int]:
     """``(pilot, cap)``: the networks a group starts with and the most it may grow to,
-    ``min(max_nets, flops_per_run / flops per network)`` (never below the pilot).
+    ``scale · min(max_nets, flops_per_run / flops per network)`` (never below the pilot); ``scale`` is the
+    largest ``budget`` of the group's claims (:func:`group_scales`, the registry's ``Observable.budget``).
 
     ``max_nets`` keeps the cheap groups short of the networks at which a finite-width bias of a few
     per cent turns *holds* into *holds approximately* in some seeds only (docs/stability.md); a network
@@ -149,8 +150,8 @@ def group_budget(key: tuple, settings: Settings) -> tuple[int, int]:
     bias, so its group is capped by the flops alone."""
     experiment, spec, _ = key
     pilot = settings.grid_nets if experiment == "grid" else settings.pilot_nets
-    by_flops = int(settings.flops_per_run // flops_per_network(experiment, spec, settings))
-    return pilot, max(pilot, by_flops if spec.exact_at_every_width else min(settings.max_nets, by_flops))
+    by_flops = int(scale * settings.flops_per_run // flops_per_network(experiment, spec, settings))
+    return pilot, max(pilot, by_flops if spec.exact_at_every_width else min(scale * settings.max_nets, by_flops))
 
 
 def pilot_sd_upper(stderr: float, n: int, confidence: float = 0.95) -> float:
@@ -180,6 +181,7 @@ class Comparison:
     label: str = ""  # a control: its description (a claim may have several)
     low_spec: NetworkSpec | None = None  # a depth exponent (kind "slope"): the shallower network; ``spec`` the deeper
     where: str = ""  # where the comparison is, when not at a depth (A1's covariance: the pair of grid points)
+    budget: int = 1  # its claim's Observable.budget for a real-network group (the path model's groups keep 1)
     verdict: Verdict | None = None
 
     @property
@@ -231,14 +233,31 @@ def plan(claims: Sequence[Claim], settings: Settings) -> list[Comparison]:
         if obs is None or obs.spec is None:
             continue
         if obs.quantity == DEPTH_EXPONENT:
-            out.extend(_slope_comparisons(claim, settings))
+            mine = _slope_comparisons(claim, settings)
         elif obs.experiment == "typical_pairs" and obs.quantity not in GATE_QUANTITIES:
-            out.extend(_theorem_comparisons(claim, settings))
+            mine = _theorem_comparisons(claim, settings)
         elif obs.quantity == POINT_COVARIANCE:
-            out.extend(_covariance_comparisons(claim, settings))
+            mine = _covariance_comparisons(claim, settings)
         elif obs.experiment in ("typical_pairs", "grid"):
-            out.extend(_empirical_comparisons(claim, settings))
+            mine = _empirical_comparisons(claim, settings)
+        else:
+            continue
+        for c in mine:
+            if c.model == "real":
+                c.budget = obs.budget
+        out.extend(mine)
     return out
+
+
+def group_scales(comparisons: Sequence[Comparison]) -> dict[tuple, int]:
+    """Each group's budget scale (:func:`group_budget`): the largest ``budget`` of its comparisons (1 for
+    a group without members: a depth exponent's)."""
+    scales: dict[tuple, int] = {}
+    for c in comparisons:
+        for key in (c.group, c.low_group):
+            if key is not None:
+                scales[key] = max(scales.get(key, 1), c.budget if c.kind != "slope" else 1)
+    return scales
 
 
 def path_model_spec(spec: NetworkSpec, settings: Settings) -> NetworkSpec:
@@ -463,8 +482,9 @@ def run(comparisons: list[Comparison], settings: Settings, alpha: float,
             return run(comparisons, settings, alpha, progress, store, pool)
     groups = group_comparisons(comparisons)
     slopes = [c for c in comparisons if c.kind == "slope"]
-    level = {key: alpha / reachable_sizes(key, settings) for key in groups}  # the level of a group's intervals
-    state = _sample_groups(groups, settings, level, progress, store, executor)
+    scales = group_scales(comparisons)
+    level = {key: alpha / reachable_sizes(key, settings, scales[key]) for key in groups}  # its intervals' level
+    state = _sample_groups(groups, settings, level, scales, progress, store, executor)
     for c in slopes:  # then each slope: both groups grow together until it is decided (or their budget ends)
         low, high = state[c.low_group], state[c.group]
         slope_level = min(level[c.low_group], level[c.group])  # its two groups move up the grid together
@@ -489,7 +509,7 @@ def run(comparisons: list[Comparison], settings: Settings, alpha: float,
             c.verdict = decide_comparison(c, g["result"], level[key])
         per_net = flops_per_network(key[0], key[1], settings)
         runs.append({"experiment": key[0], "spec": key[1].describe(), "model": key[2], "pilot": g["pilot"],
-                     "sizes": reachable_sizes(key, settings), "level": level[key],
+                     "budget": scales[key], "sizes": reachable_sizes(key, settings, scales[key]), "level": level[key],
                      "wanted": g["wanted"], "nets": g["nets"], "cap": g["cap"], "rounds": g["rounds"],
                      "capped": g["wanted"] > g["cap"], "flops": g["nets"] * per_net, "seconds": g["seconds"]})
     return runs
@@ -515,7 +535,8 @@ GROUPS_IN_FLIGHT = 4
 
 
 def _sample_groups(groups: dict[tuple, list[Comparison]], settings: Settings, level: dict[tuple, float],
-                   progress: Callable[[str], None] | None, store: Store, executor: Any) -> dict[tuple, dict]:
+                   scales: dict[tuple, int], progress: Callable[[str], None] | None, store: Store,
+                   executor: Any) -> dict[tuple, dict]:
     """:func:`_sample_group` for every group, up to :data:`GROUPS_IN_FLIGHT` at a time.
 
     A group's sampling depends on its own results only (counts, never times), and each chunk's
@@ -533,13 +554,13 @@ def _sample_groups(groups: dict[tuple, list[Comparison]], settings: Settings, le
     def one(key: tuple) -> dict:
         if progress:
             progress(f"{key[0]}:{key[1].describe()} [{key[2]}]")
-        return _sample_group(key, groups[key], settings, level[key], store, executor, stop)
+        return _sample_group(key, groups[key], settings, level[key], store, executor, stop, scales[key])
     concurrent = executor is not None and GROUPS_IN_FLIGHT > 1 and len(groups) > 1
     if not concurrent:
         return {key: one(key) for key in groups}
     pool = ThreadPoolExecutor(GROUPS_IN_FLIGHT, thread_name_prefix="group")
     try:
-        order = sorted(groups, key=lambda k: -largest_size(k, settings))   # stable: ties keep the plan's order
+        order = sorted(groups, key=lambda k: -largest_size(k, settings, scales[k]))   # stable: ties keep the plan's order
         futures = {key: pool.submit(one, key) for key in order}
         return {key: futures[key].result() for key in groups}
     except BaseException:
@@ -551,10 +572,10 @@ def _sample_groups(groups: dict[tuple, list[Comparison]], settings: Settings, le
 
 
 def _sample_group(key: tuple, members: list[Comparison], settings: Settings, alpha: float, store: Any,
-                  executor: Any, stop: threading.Event | None = None) -> dict:
+                  executor: Any, stop: threading.Event | None = None, scale: int = 1) -> dict:
     """Pilot, then grow to what every member wants (module doc); the group's state after sampling.
     ``alpha``: the level of this group's intervals (its share over :func:`reachable_sizes`)."""
-    pilot, cap = group_budget(key, settings)
+    pilot, cap = group_budget(key, settings, scale)
     nets, rounds, t0 = pilot, 1, time.perf_counter()
     result = _run_group(key, nets, settings, store, executor)
 
@@ -582,16 +603,16 @@ def next_size(nets: int, wanted: int, cap: int) -> int:
     return int(min(cap, size))
 
 
-def largest_size(key: tuple, settings: Settings) -> int:
+def largest_size(key: tuple, settings: Settings, scale: int = 1) -> int:
     """The most networks group ``key`` can reach: its cap, or what ``max_rounds`` rounds of ``growth`` allow."""
-    pilot, cap = group_budget(key, settings)
+    pilot, cap = group_budget(key, settings, scale)
     return min(cap, pilot * settings.growth ** (settings.max_rounds - 1))
 
 
-def reachable_sizes(key: tuple, settings: Settings) -> int:
+def reachable_sizes(key: tuple, settings: Settings, scale: int = 1) -> int:
     """How many sizes group ``key`` can end at (module doc): ``min(cap, pilot · 2^k)`` for
     ``k ≤ log2(growth) · (max_rounds − 1)`` — the count its comparisons' level is divided by."""
-    pilot, cap = group_budget(key, settings)
+    pilot, cap = group_budget(key, settings, scale)
     top = int(round(math.log2(settings.growth))) * (settings.max_rounds - 1)
     return len({min(cap, pilot * 2 ** k) for k in range(top + 1)})
 

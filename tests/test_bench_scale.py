@@ -19,11 +19,13 @@ def test_plan_totals_are_pilot_and_cap_times_the_cost(monkeypatch, capsys):
     doc = json.loads(capsys.readouterr().out)
     for name, settings in (("default", evidence.DEFAULT), ("--full", evidence.FULL)):
         plan = doc["plans"][name]
-        groups = evidence.group_comparisons(evidence.plan(scale.CLAIMS, settings))
+        comparisons = evidence.plan(scale.CLAIMS, settings)
+        groups, scales = evidence.group_comparisons(comparisons), evidence.group_scales(comparisons)
         assert len(plan["groups"]) == len(groups)
         for row, key in zip(plan["groups"], groups):
-            pilot, cap = evidence.group_budget(key, settings)[0], evidence.largest_size(key, settings)
-            assert (row["pilot"], row["cap"]) == (pilot, cap) and pilot <= cap <= evidence.group_budget(key, settings)[1]
+            pilot, cap = evidence.group_budget(key, settings)[0], evidence.largest_size(key, settings, scales[key])
+            assert (row["pilot"], row["cap"]) == (pilot, cap)
+            assert pilot <= cap <= evidence.group_budget(key, settings, scales[key])[1]
             assert row["cap_s"] == pytest.approx(cap * _fake_cost(key[0], key[1], key[2], 0))
         assert plan["cap_s"] == pytest.approx(sum(r["cap_s"] for r in plan["groups"]))
     assert doc["plans"]["--full"]["cap_s"] > doc["plans"]["default"]["cap_s"]

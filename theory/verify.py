@@ -101,7 +101,8 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
             n_controls = sum(c.column == evidence.CONTROL for c in comparisons)
             total = len(comparisons) + n_cifar
             alpha = settings.alpha / max(total, 1)  # one family-wise rate, Bonferroni over every comparison
-            sizes = sorted({evidence.reachable_sizes(c.group, settings) for c in comparisons})
+            scales = evidence.group_scales(comparisons)
+            sizes = sorted({evidence.reachable_sizes(c.group, settings, scales[c.group]) for c in comparisons})
             family = {"alpha_family": settings.alpha, "alpha_each": alpha, "comparisons": total,
                       "sizes": [sizes[0], sizes[-1]] if sizes else [1, 1],
                       "split": {"monte_carlo": len(comparisons) - n_controls, "monte_carlo_controls": n_controls,

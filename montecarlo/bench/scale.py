@@ -66,11 +66,12 @@ def size_table(nets: int) -> list[dict]:
 
 def plan_table(settings: evidence.Settings, nets: int, measured: dict | None = None) -> dict:
     """Each group of the verifier's plan: pilot, cap, cost per network, seconds at pilot and at cap."""
-    groups = evidence.group_comparisons(evidence.plan(CLAIMS, settings))
+    comparisons = evidence.plan(CLAIMS, settings)
+    groups, scales = evidence.group_comparisons(comparisons), evidence.group_scales(comparisons)
     out, costs = [], {}
     for key in groups:
         experiment, spec, model = key
-        pilot, cap = evidence.group_budget(key, settings)[0], evidence.largest_size(key, settings)
+        pilot, cap = evidence.group_budget(key, settings)[0], evidence.largest_size(key, settings, scales[key])
         if key not in costs:
             costs[key] = cost_per_network(experiment, spec, model, nets, settings.pairs)
         row = {"experiment": experiment, "spec": spec.describe(), "model": model, "pilot": pilot, "cap": cap,
