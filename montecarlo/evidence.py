@@ -48,7 +48,9 @@ interval under-covers, :mod:`montecarlo.estimators`).  The sentence prints that 
 
 **Sequential sampling.**  A pilot of ``pilot_nets`` networks per group (experiment, spec, model);
 then, up to ``max_rounds − 1`` times, the group grows to the number of networks that every member
-wants, capped by ``max_nets`` and a floating-point budget: a member wants enough networks that
+wants, capped by ``max_nets`` and a floating-point budget (both times the largest ``budget`` of the
+group's claims, :func:`group_budget`: three claims whose measured value sits near a decision boundary get
+2–4 times the default, each with its reason in the registry): a member wants enough networks that
 its interval clears the nearest edge of its band with probability ``power`` (planned with the
 same ``t`` quantile that decides, on an upper confidence bound of the per-network sd — Stein's
 two-stage idea), and, when its difference from a point claim is within ``ambiguity`` of the

@@ -406,3 +406,28 @@ def test_an_infinite_width_column_that_does_not_hold_is_named_at_its_own_depth()
     assert "143.5 at d = 10" in text and "undecided" in text, text
     held = evidence.column_entry([v(HOLDS, 5, 14.49, 14.9), v(HOLDS, 10, 143.5, 161.7)])
     assert "14.49 at d = 5" in evidence.summarize(claim, path, real, held)
+
+
+def test_a_claims_budget_scales_its_real_groups_cap_and_their_level():
+    """Observable.budget: a real-network group's cap is the default times the largest budget of its claims
+    (flops and networks alike), its level divided over the larger number of sizes that cap allows; the
+    path model's groups keep theirs; a budget needs its reason; verify prints and records the budgets."""
+    from theory.verify import _budgets
+    settings = evidence.DEFAULT
+    comparisons = evidence.plan([get_claim("thm2a"), get_claim("thm2b"), get_claim("thm3b")], settings)
+    scales = evidence.group_scales(comparisons)
+    res10 = ("pairs", ResnetSpec(depth=10, width=200), "real")
+    bn50 = ("pairs", ResnetSpec(depth=50, width=200, beta=0.1, norm="bn"), "real")
+    assert scales[res10] == 4 and scales[bn50] == 4            # thm2a shares thm2b's group: the larger budget
+    assert all(s == 1 for key, s in scales.items() if key[2] == "path")
+    assert evidence.group_budget(res10, settings) == (24, 1000)
+    assert evidence.group_budget(res10, settings, 4) == (24, 4000)                       # networks × 4
+    assert evidence.group_budget(bn50, settings, 4)[1] == int(4 * settings.flops_per_run // evidence.flops_per_network(
+        "pairs", bn50[1], settings))                                                        # flops × 4: 2343
+    assert evidence.reachable_sizes(res10, settings, 4) > evidence.reachable_sizes(res10, settings)
+    with pytest.raises(ValueError, match="budget_reason"):
+        dataclasses.replace(get_claim("thm2b").observable, budget=2, budget_reason="")
+    with pytest.raises(ValueError, match="budget=0 is not allowed"):
+        dataclasses.replace(get_claim("thm2b").observable, budget=0)
+    assert _budgets({"budgets": {"thm2b": 4}}) == "; up to 4× for thm2b (theory.claims says why)"
+    assert _budgets({"budgets": {}}) == ""

@@ -126,6 +126,8 @@ def evaluate(claims: Sequence[Claim], progress: bool = False,
                            "flops_per_run": settings.flops_per_run, "seed": settings.seed,
                            "pairs_per_net": settings.pairs, "path_width": settings.path_width,
                            "max_nets": settings.max_nets,
+                           "budgets": {c.id: c.observable.budget for c in claims
+                                       if c.observable is not None and c.observable.budget > 1},
                            "max_rounds": settings.max_rounds, "backend": settings.backend}
         doc["runs"] = runs
     return doc
@@ -338,6 +340,14 @@ def _cell(entry: dict[str, Any] | None, key: str = "estimate") -> str:
     return f"{entry['verdict']} ({location(entry, compact=True)}: {entry[key]:.3g})"
 
 
+def _budgets(settings: dict[str, Any]) -> str:
+    """The claims whose groups may grow beyond the default cap (the registry's ``Observable.budget``)."""
+    budgets = settings.get("budgets") or {}
+    if not budgets:
+        return ""
+    return "; up to " + ", ".join(f"{k}× for {claim}" for claim, k in budgets.items()) + " (theory.claims says why)"
+
+
 def render_text(doc: dict[str, Any]) -> str:
     with_mc = "settings" in doc
     if with_mc:
@@ -384,7 +394,8 @@ def render_text(doc: dict[str, Any]) -> str:
                    f"{st['sizes'][1]} sizes its group may stop at (so that the stopping costs no rate), a CIFAR-10 "
                    f"test by its {1 - st['alpha_each']:.6%} one (Student t; Fieller for correlations). Rule: "
                    f"{st['rule']}. Precision: {st['precision']}. Networks: sampled until decided (power "
-                   f"{st['power']:g}, at most {st['max_rounds']} rounds, {st['max_nets']} networks); seed {st['seed']}.")
+                   f"{st['power']:g}, at most {st['max_rounds']} rounds, {st['max_nets']} networks{_budgets(st)}); "
+                   f"seed {st['seed']}.")
     else:
         out.append("Monte Carlo: not run (--symbolic-only).")
     out.append(f"Done in {doc['seconds']:.1f} s.")
