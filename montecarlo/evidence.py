@@ -82,7 +82,7 @@ import os
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -564,6 +564,10 @@ def _sample_groups(groups: dict[tuple, list[Comparison]], settings: Settings, le
     try:
         order = sorted(groups, key=lambda k: -largest_size(k, settings, scales[k]))   # stable: ties keep the plan's order
         futures = {key: pool.submit(one, key) for key in order}
+        wait(futures.values(), return_when=FIRST_EXCEPTION)   # whichever group fails first ends the run
+        for future in futures.values():
+            if future.done() and future.exception() is not None:
+                raise future.exception()
         return {key: futures[key].result() for key in groups}
     except BaseException:
         stop.set()                                     # the groups in flight end with their current round,

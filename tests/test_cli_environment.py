@@ -103,7 +103,7 @@ def test_an_abandoned_run_starts_no_more_groups(monkeypatch):
     started = []
     lock = threading.Lock()
 
-    def fake(key, members, settings, alpha, store, executor, stop=None):
+    def fake(key, members, settings, alpha, store, executor, stop=None, scale=1):
         with lock:
             started.append(key)
             first = len(started) == 1
