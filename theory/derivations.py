@@ -194,6 +194,7 @@ def _expansion(expr: sp.Expr, var: sp.Symbol, order: int = 2) -> sp.Expr:
     return sp.expand(sp.simplify(sp.expand_log(series, force=True)))
 
 
+@lru_cache(maxsize=None)   # four claims' checks and their mutants ask for it: one expansion per process
 def thm3_asymptotics() -> Derivation:
     """Thm 3 b–c as asymptotic expansions (He init, Assumption 1), from the exact Gamma form.
 
@@ -224,6 +225,7 @@ def thm3_asymptotics() -> Derivation:
     return d
 
 
+@lru_cache(maxsize=None)
 def thm3_number(beta_value: sp.Expr, paper_depth: int) -> Derivation:
     """The paper's two numbers: exact correlation at ``β`` and the paper's ``L`` (both conventions)."""
     base = derive_resnet_bn()
@@ -249,6 +251,7 @@ def derive_highway() -> Derivation:
     return _finish(d, var, cov, values)
 
 
+@lru_cache(maxsize=None)
 def highway_limit() -> Derivation:
     """Cor. 1's limit: with ``γ1² = 1 − 1/L``, ``lim_{L→∞} R = 1/√e`` (``sympy.limit``)."""
     corr = derive_highway().result["correlation"]
