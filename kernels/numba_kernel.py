@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit
 
 from . import numba_cache, rng, sgemm
-from .summaries import layer_gate_moments, layer_pair_moments
+from .summaries import gate_moments, layer_gate_moments, layer_pair_moments
 from .blas_threads import single_threaded_blas, worker_count
 from .plan import LayerPlan, check_plan_inputs, check_shapes, raise_if_nonfinite
 from .sgemm import gemm_ab, gemm_at_b
@@ -341,11 +341,17 @@ def path_gradients(plan: LayerPlan, weights, readout: np.ndarray,
 
 
 def path_pair_moments(plan: LayerPlan, weights, readout: np.ndarray, gates: np.ndarray | None,
-                      *, n_inputs: int | None = None) -> np.ndarray:
-    """:func:`kernels.summaries.pair_moments` of every network's :func:`path_gradients` (``keep='all'``),
-    (S, L, 2) float64, the same bits; each layer's taken as it is computed, no gradient stored
-    (:func:`real_pair_moments`)."""
-    return _path(plan, weights, readout, gates, n_inputs, "moments")
+                      *, n_inputs: int | None = None, want_active: bool = False):
+    """``(moments, gate_moments)`` of every network's :func:`path_gradients` (``keep='all'``) and of its
+    gates, as :func:`real_pair_moments` gives them (``gate_moments`` None unless ``want_active`` and the
+    model is gated); each layer's moments taken as it is computed, no gradient stored."""
+    moments = _path(plan, weights, readout, gates, n_inputs, "moments")
+    if not want_active or gates is None:
+        return moments, None
+    shares = np.empty_like(moments)
+    for k in range(moments.shape[0]):
+        gate_moments(gates[k], shares[k])
+    return moments, shares
 
 
 def _path(plan: LayerPlan, weights, readout: np.ndarray, gates: np.ndarray | None, n_inputs: int | None,

@@ -98,6 +98,29 @@ def compile_spec(spec: NetworkSpec, model: str = "real", bn_backward: str = "con
     return EnginePlan(spec, model, bn_backward if model == "real" else None, layers, log_v)
 
 
+def _sampled(plan: EnginePlan, kernel, seed: int, networks: range, inputs: str, n_inputs: int, bias_std: float):
+    """``(weights, readout, gates, x0)`` of networks ``networks`` for ``kernel``: the weights lazy where the
+    kernel draws each network's matrices itself; the path model's gates (None when it has none or for
+    real networks), the real networks' inputs (None for the path model)."""
+    spec = plan.spec
+    if getattr(kernel, "lazy_weights", False):   # each network's matrices drawn by the kernel, as it needs them
+        weights = sampling.LazyWeights(seed, networks, spec.depth, spec.width, plan.orthogonal)
+        readout = weights.readout
+    else:
+        weights, readout = sampling.sample_weights(seed, networks, spec.depth, spec.width, plan.orthogonal)
+    if plan.model == "path":
+        gated = plan.layers.gated
+        return weights, readout, (sampling.sample_gates(seed, networks, spec.depth, spec.width, n_inputs)
+                                  if gated else None), None
+    if inputs == "pairs":
+        x0 = sampling.sample_pair_inputs(seed, networks, spec.width, n_inputs)
+    elif inputs == "grid":
+        x0 = sampling.sample_grid_inputs(seed, networks, spec.width, sampling.grid_points(n_inputs), bias_std)
+    else:
+        raise ValueError(f"inputs={inputs!r} is not allowed: pairs or grid")
+    return weights, readout, None, x0
+
+
 def gradients(plan: EnginePlan, kernel, seed: int, networks: range, inputs: str, n_inputs: int,
               *, keep: str = "all", want_active: bool = False, bias_std: float = 1.0):
     """Sample networks ``networks`` of seed ``seed`` and return ``(grads, active)`` from ``kernel``.
@@ -106,24 +129,10 @@ def gradients(plan: EnginePlan, kernel, seed: int, networks: range, inputs: str,
     ``grid`` (``n_inputs`` grid points in [−2, 2], first layer ``t − b``).  Path model: ``active``
     is the sampled gates when ``want_active``.  ``grads`` are the rescaled ``g̃`` (see module doc).
     """
-    spec = plan.spec
-    if getattr(kernel, "lazy_weights", False):   # each network's matrices drawn by the kernel, as it needs them
-        weights = sampling.LazyWeights(seed, networks, spec.depth, spec.width, plan.orthogonal)
-        readout = weights.readout
-    else:
-        weights, readout = sampling.sample_weights(seed, networks, spec.depth, spec.width, plan.orthogonal)
+    weights, readout, gates, x0 = _sampled(plan, kernel, seed, networks, inputs, n_inputs, bias_std)
     if plan.model == "path":
-        gates = None
-        if plan.layers.gated:
-            gates = sampling.sample_gates(seed, networks, spec.depth, spec.width, n_inputs)
         grads = kernel.path_gradients(plan.layers, weights, readout, gates, n_inputs=n_inputs, keep=keep)
         return grads, (gates if want_active else None)
-    if inputs == "pairs":
-        x0 = sampling.sample_pair_inputs(seed, networks, spec.width, n_inputs)
-    elif inputs == "grid":
-        x0 = sampling.sample_grid_inputs(seed, networks, spec.width, sampling.grid_points(n_inputs), bias_std)
-    else:
-        raise ValueError(f"inputs={inputs!r} is not allowed: pairs or grid")
     return kernel.real_gradients(plan.layers, weights, readout, x0, keep=keep, want_active=want_active)
 
 
@@ -132,23 +141,13 @@ def pair_moments(plan: EnginePlan, kernel, seed: int, networks: range, n_inputs:
     ``(moments (S, L, 2), gate_moments (S, L, 2) or None)`` as :func:`kernels.summaries.pair_moments` and
     :func:`~kernels.summaries.gate_moments` give them, from a kernel that takes them as it computes each
     layer (``real_pair_moments`` / ``path_pair_moments``), the same bits; None when the kernel has none."""
-    spec = plan.spec
     fused = getattr(kernel, "path_pair_moments" if plan.model == "path" else "real_pair_moments", None)
-    if fused is None or not getattr(kernel, "lazy_weights", False):
+    if fused is None:
         return None
-    weights = sampling.LazyWeights(seed, networks, spec.depth, spec.width, plan.orthogonal)
+    weights, readout, gates, x0 = _sampled(plan, kernel, seed, networks, "pairs", n_inputs, 1.0)
     if plan.model == "path":
-        gates = sampling.sample_gates(seed, networks, spec.depth, spec.width, n_inputs) if plan.layers.gated else None
-        moments = fused(plan.layers, weights, weights.readout, gates, n_inputs=n_inputs)
-        if not want_active:
-            return moments, None
-        from kernels.summaries import gate_moments
-        shares = np.empty_like(moments)
-        for k in range(len(networks)):
-            gate_moments(gates[k], shares[k])
-        return moments, shares
-    x0 = sampling.sample_pair_inputs(seed, networks, spec.width, n_inputs)
-    return fused(plan.layers, weights, weights.readout, x0, want_active=want_active)
+        return fused(plan.layers, weights, readout, gates, n_inputs=n_inputs, want_active=want_active)
+    return fused(plan.layers, weights, readout, x0, want_active=want_active)
 
 
 def grid_derivative(plan: EnginePlan, kernel, seed: int, networks: range, n_inputs: int, *,

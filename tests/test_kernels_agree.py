@@ -188,7 +188,11 @@ def test_numba_fused_pair_moments_are_the_moments_of_the_stored_gradients(norm, 
     path = kernel.path_gradients(plan, lazy, lazy.readout, gates)
     for k in range(5):
         pair_moments(path[k], want[k])
-    assert np.array_equal(kernel.path_pair_moments(plan, lazy, lazy.readout, gates), want)
+    got, got_shares = kernel.path_pair_moments(plan, lazy, lazy.readout, gates, want_active=True)
+    for k in range(5):
+        gate_moments(gates[k], want_shares[k])
+    assert np.array_equal(got, want) and np.array_equal(got_shares, want_shares)
+    assert kernel.path_pair_moments(plan, lazy, lazy.readout, gates)[1] is None
 
 
 def test_numba_fused_pair_moments_report_a_non_finite_gradient_as_the_gradients_do():
