@@ -60,6 +60,39 @@ def test_bn_uses_batch_statistics_and_two_backward_modes():
     assert not torch.allclose(ga, gc)
 
 
+def _constant_reference(bn: BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
+    """Constant statistics spelled out: detached var_mean, then eval-mode batch norm with them."""
+    with torch.no_grad():
+        var, mean = torch.var_mean(x, dim=(0, 2, 3), unbiased=False)
+    return torch.nn.functional.batch_norm(x, mean, var, bn.weight, bn.bias, training=False, eps=bn.eps)
+
+
+def test_constant_statistics_bn_is_the_spelled_out_map_with_the_forward_bits_of_through():
+    gen = torch.Generator().manual_seed(5)
+    x = (torch.randn(6, 3, 4, 5, generator=gen, dtype=torch.float64) * 2 + 1)
+    const, through = BatchNorm2d(3, "constant").double(), BatchNorm2d(3, "through").double()
+    with torch.no_grad():
+        for bn in (const, through):  # a non-trivial scale and shift, the same in both
+            bn.weight.copy_(torch.tensor([0.5, 2.0, -1.5]))
+            bn.bias.copy_(torch.tensor([0.1, -0.3, 0.0]))
+    assert torch.equal(const(x), through(x))  # the same kernel forward
+    assert torch.equal(const.float()(x.float()), through.float()(x.float()))
+    const.double(), through.double()
+    w = torch.randn(6, 3, 4, 5, generator=gen, dtype=torch.float64)
+    grads = []
+    for f in (const, lambda v: _constant_reference(const, v)):
+        xv = x.clone().requires_grad_(True)
+        loss = ((f(xv) ** 2) * w).sum()
+        grads.append(torch.autograd.grad(loss, (xv, const.weight, const.bias)))
+    for got, want in zip(*grads):  # input, scale and shift gradients
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    const.requires_grad_(False)  # the probe's case: input gradients only
+    xv = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(const(xv).sum(), xv)
+    scale = const.weight / torch.sqrt(x.var(dim=(0, 2, 3), unbiased=False) + const.eps)
+    torch.testing.assert_close(g, scale.view(1, -1, 1, 1).expand_as(x), rtol=1e-12, atol=0)
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(depth=0), "depth"), (dict(depth=3), "depth"), (dict(depth=-2), "depth"),
     (dict(depth=2, arch="densenet"), "arch"), (dict(depth=2, width=0), "width"),
