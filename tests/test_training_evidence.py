@@ -77,3 +77,18 @@ def test_the_prelu_claim_names_the_architectures_it_needs():
     assert "python -m montecarlo.convnets.train --archs crelu-ll,prelu-ll --store s.sqlite" in e["note"]
     doc = _document({("crelu-ll", 20): [0.5, 0.52, 0.51], ("prelu-ll", 20): [0.3, 0.33, 0.31]})
     assert TE.claim_entry(claim, [_entry(doc)], 0.05, "s.sqlite")["verdict"] == HOLDS
+
+
+def test_equal_architectures_refute_the_prelu_claim_through_its_margin():
+    """Its margin is above 0: equal nets (a null) give 'not reproduced', not a permanent 'undecided'."""
+    claim = get_claim("sec5-prelu")
+    assert claim.observable.rule.margin > 0
+    crelu = [0.500, 0.502, 0.499, 0.501, 0.500, 0.501, 0.499, 0.500]
+    prelu = [a + e for a, e in zip(crelu, (0.001, -0.001, 0.0, 0.001, -0.001, 0.0, 0.001, -0.001))]
+    assert TE.claim_entry(claim, [_entry(_document({("crelu-ll", 20): crelu, ("prelu-ll", 20): prelu}))],
+                          1e-3, "s.sqlite")["verdict"] == DEPARTS
+    # the same null against a margin of 0 could not be decided either way
+    from dataclasses import replace
+    zero = replace(claim, observable=replace(claim.observable, rule=replace(claim.observable.rule, margin=0.0)))
+    assert TE.claim_entry(zero, [_entry(_document({("crelu-ll", 20): crelu, ("prelu-ll", 20): prelu}))],
+                          1e-3, "s.sqlite")["verdict"] == UNDECIDED
