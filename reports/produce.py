@@ -44,12 +44,14 @@ from kernels import BACKENDS, check_backend
 from montecarlo.run_options import add_store_options, store_path
 from montecarlo.store import StoreError
 from theory.cli import command
-from theory.claims import CONVNET_SETTINGS
+from theory.claims import CLAIMS, CONVNET_SETTINGS, TrainingRule
 from theory.specs import SpecError
 
 from .catalog import DEFAULT_NETS, DEFAULT_SEED, GRID_ENTRIES, QUICK_NAMES, fig4_entries, fig4_layers
 
 QUICK_NETS = 8
+#: the claims decided from stored training runs (their rules name the runs that decided them)
+TRAINING_CLAIMS = tuple(c for c in CLAIMS if isinstance(getattr(c.observable, "rule", None), TrainingRule))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,12 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "default = the registry's two settings (theory.claims.CONVNET_SETTINGS): "
                         + "; ".join(" ".join(s.command_args()) for s in CONVNET_SETTINGS) + " "
                         "(measured on one core: 1.3 min for 8 minibatches, 3.3 min for 16; --workers splits them); quick = the "
-                        "first of these only; skip. Default: default, or quick with --quick")
-    p.add_argument("--training", choices=("default", "skip"), default=None,
+                        "first of these only; claims = the minibatches that decided every claim of each setting at "
+                        "seed 0 (" + "; ".join(f"{s.name}: {s.deciding_minibatches}, {s.why}" for s in CONVNET_SETTINGS)
+                   + "); skip. Default: default, or quick with --quick")
+    p.add_argument("--training", choices=tuple(TRAINING_PRESETS) + ("skip",), default=None,
                    help="Fig. 6: thin convnets trained on CIFAR-10 (python -m montecarlo.convnets.train --store PATH, "
                         "before verify; a stored run is reused): default = the CLI's defaults (a reduced "
-                        "reproduction; measured on one core: 4.6 min; --workers splits the runs); skip. Default: default, "
-                        "or skip with --quick")
+                        "reproduction; measured on one core: 4.6 min; --workers splits the runs); claims = default, then "
+                        "the run that decided each training claim at seed 0 ("
+                   + "; ".join(f"{c.id}: " + (" ".join(c.observable.rule.deciding_args() or []) or "none")
+                               + f", {c.observable.rule.deciding_why}" for c in TRAINING_CLAIMS)
+                   + "); skip. Default: default, or skip with --quick")
     p.add_argument("--workers", type=_workers, default=1, metavar="K|auto",
                    help="processes for the Fig. 5 runs and the Fig. 6 training (--workers K of both CLIs: their "
                         "minibatches and runs are independent, so the numbers do not depend on K); auto = the "
@@ -170,7 +177,8 @@ def run_verify(store: str, results: Path, symbolic_only: bool, seed: int, backen
 #: ``python -m montecarlo.convnets`` argument lists per ``--convnets`` preset (one run each): the
 #: registry's settings that decide the CIFAR-10 claims (:data:`theory.claims.CONVNET_SETTINGS`)
 CONVNET_PRESETS = {"default": tuple(setting.command_args() for setting in CONVNET_SETTINGS),
-                   "quick": (CONVNET_SETTINGS[0].command_args(),)}
+                   "quick": (CONVNET_SETTINGS[0].command_args(),),
+                   "claims": tuple(setting.command_args(deciding=True) for setting in CONVNET_SETTINGS)}
 
 
 def _run_presets(cli: str, main, runs: Sequence[Sequence[str]], store: str, seed: int, figure: str, log,
@@ -201,7 +209,10 @@ def run_convnets(store: str, preset: str, seed: int, log=print, workers: int = 1
 
 
 #: ``python -m montecarlo.convnets.train`` argument lists per ``--training`` preset (one run each)
-TRAINING_PRESETS = {"default": ([],)}
+#: ``claims``: the default runs, then each training claim's deciding run (:class:`theory.claims.TrainingRule`)
+TRAINING_PRESETS = {"default": ([],),
+                    "claims": ([],) + tuple(args for args in (c.observable.rule.deciding_args() for c in TRAINING_CLAIMS)
+                                            if args)}
 
 
 def run_training(store: str, preset: str, seed: int, log=print, workers: int = 1) -> None:

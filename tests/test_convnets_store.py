@@ -350,6 +350,30 @@ def test_produce_runs_the_convnet_presets_before_verify(tmp_path, monkeypatch, c
     assert "Fig. 5 run skipped" in capsys.readouterr().out
 
 
+def test_the_claims_presets_are_the_registrys_deciding_runs(tmp_path, monkeypatch):
+    """--convnets claims / --training claims run what the registry says decided each CIFAR-10 claim."""
+    import montecarlo.convnets.cli
+    import montecarlo.convnets.train
+    import reports.produce as P
+    from theory.claims import CONVNET_SETTINGS, get_claim
+    fig5, fig6 = [], []
+    monkeypatch.setattr(P, "run_grid", lambda *a, **k: None)
+    monkeypatch.setattr(P, "write_rasters", lambda *a, **k: None)
+    monkeypatch.setattr(montecarlo.convnets.cli, "main", lambda argv: fig5.append(argv) or 0)
+    monkeypatch.setattr(montecarlo.convnets.train, "main", lambda argv: fig6.append(argv) or 0)
+    store = str(tmp_path / "s.sqlite")
+    assert P.main(["--store", store, "--skip-verify", "--convnets", "claims", "--training", "claims"]) == 0
+    counts = [argv[argv.index("--minibatches") + 1] for argv in fig5]
+    assert counts == [str(s.deciding_minibatches) for s in CONVNET_SETTINGS]
+    rule = get_claim("fig6-llinit").observable.rule
+    tail = ["--seed", "0", "--store", store]
+    assert fig6 == [tail, ["--archs", "crelu-ll,crelu-he", "--depths", str(rule.deciding_depth), "--seeds",
+                           str(rule.deciding_seeds)] + tail]
+    # a claim no affordable run decides has no deciding run, and its rule says what was measured
+    prelu = get_claim("sec5-prelu").observable.rule
+    assert prelu.deciding_args() is None and "180" in prelu.deciding_why
+
+
 def test_minibatches_needed_grows_as_the_effect_shrinks():
     base = {"estimate": 1.0, "stderr": 0.2, "n": 8}
     near = CE.minibatches_needed(dict(base, estimate=0.9), 0.7, 1e-3)

@@ -41,6 +41,9 @@ def test_reproduced_not_reproduced_undecided_from_paired_seeds():
     e = _decide({("crelu-ll", 50): ll[:2], ("crelu-he", 50): [0.20, 0.40]})  # two seeds cannot decide at this rate
     assert e["verdict"] == UNDECIDED
     assert e["seeds_needed"] > 2 and f"about {e['seeds_needed']} seeds" in TE.summary(CLAIM, e)
+    # and it names the registry's deciding run (a sample of two estimates its own spread poorly)
+    assert (f"{TE.COMMAND} --archs crelu-ll,crelu-he --depths 50 --seeds {CLAIM.observable.rule.deciding_seeds}"
+            in TE.summary(CLAIM, e))
 
 
 def test_the_margin_is_the_claims_not_zero():

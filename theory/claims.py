@@ -46,24 +46,31 @@ class ConvnetSetting:
     """A setting of the Fig. 5 convnet runs whose stored documents decide the CIFAR-10 claims.
 
     ``loss``: ``cross_entropy`` or ``sum`` (of the logits); ``bn_backward``: ``through`` (autograd
-    in training mode) or ``constant`` (the theorems' model); ``minibatches``: how many decide.
+    in training mode) or ``constant`` (the theorems' model); ``minibatches``: the report's count
+    (``make report``); ``deciding_minibatches``: the count that decided every claim of this setting
+    at seed 0 when measured (``python -m reports.produce --convnets claims``), and ``why``.
     """
 
     name: str
     loss: str
     bn_backward: str
     minibatches: int
+    deciding_minibatches: int
+    why: str
 
-    def command_args(self) -> list[str]:
-        """The ``python -m montecarlo.convnets`` flags of this setting, every one explicit."""
-        return ["--loss", self.loss, "--bn-backward", self.bn_backward, "--minibatches", str(self.minibatches)]
+    def command_args(self, deciding: bool = False) -> list[str]:
+        """The ``python -m montecarlo.convnets`` flags of this setting, every one explicit
+        (``deciding``: with :attr:`deciding_minibatches`)."""
+        count = self.deciding_minibatches if deciding else self.minibatches
+        return ["--loss", self.loss, "--bn-backward", self.bn_backward, "--minibatches", str(count)]
 
 
 #: the CLI's defaults first (cross-entropy, BN differentiated through; 8 minibatches), then the
 #: theorems' model (sum of the logits, BN statistics constant), where gradnorm-depth is decided at
 #: 16 minibatches (8 were undecided at the run's false-alarm rate)
-CONVNET_SETTINGS = (ConvnetSetting("default", "cross_entropy", "through", 8),
-                    ConvnetSetting("theorem", "sum", "constant", 16))
+CONVNET_SETTINGS = (ConvnetSetting("default", "cross_entropy", "through", 8, 16,
+                                   "effrank-depth was undecided at 8 (seed 0; 13 estimated to decide it)"),
+                    ConvnetSetting("theorem", "sum", "constant", 16, 16, "both claims decided at 16 (seed 0)"))
 THEOREM_SETTING = CONVNET_SETTINGS[1]
 
 #: what a column's verdict means in words, per kind of claim: theorems (real networks follow the
@@ -200,6 +207,19 @@ class TrainingRule:
     margin: float
     margin_text: str
     min_seeds: int = 2
+    #: the training run that decided the claim when measured (``python -m reports.produce --training
+    #: claims`` runs it): seeds at ``deciding_depth``; ``None`` where no affordable run decides it,
+    #: and ``deciding_why`` says what was measured
+    deciding_seeds: int | None = None
+    deciding_depth: int | None = None
+    deciding_why: str = ""
+
+    def deciding_args(self) -> list[str] | None:
+        """The ``python -m montecarlo.convnets.train`` flags of the deciding run, or None."""
+        if self.deciding_seeds is None:
+            return None
+        return ["--archs", f"{self.treatment},{self.control}", "--depths", str(self.deciding_depth),
+                "--seeds", str(self.deciding_seeds)]
 
     def describe(self) -> str:
         return (f"per seed, d = test accuracy of {self.treatment} − of {self.control} at the deepest stored depth; "
@@ -698,7 +718,10 @@ def _build() -> tuple[Claim, ...]:
                           "(fewer depths, seeds, images and epochs than the paper's) unless the stored run is --full"),
               None, (),
               Observable("cifar10-training", "test_accuracy", None, (), rule=TrainingRule(
-                  "crelu-ll", "crelu-he", 0.05, "LL-init at least 5 points of test accuracy above He init")),
+                  "crelu-ll", "crelu-he", 0.05, "LL-init at least 5 points of test accuracy above He init",
+                  deciding_seeds=30, deciding_depth=50,
+                  deciding_why="undecided with 2 or 10 seeds (a t with 1 or 9 degrees of freedom at the run's "
+                               "rate); 30 reproduced it at seed 0, 0.131 in [0.085, 0.177]")),
               kind="empirical"),
         Claim("sec5-prelu", "§5", "The LL-init is more effective on the CReLU-based architecture than on the "
               "PReLU-based one (a = 1 at initialization).",
@@ -708,7 +731,9 @@ def _build() -> tuple[Claim, ...]:
               Observable("cifar10-training", "test_accuracy", None, (), rule=TrainingRule(
                   "crelu-ll", "prelu-ll", 0.02, "at least 2 points of test accuracy in the CReLU net's favour: "
                   "the paper gives no size, and a smaller advantage is not read as 'more effective'; with a margin "
-                  "of 0, equal nets could never be found not to reproduce it")),
+                  "of 0, equal nets could never be found not to reproduce it",
+                  deciding_why="10 seeds at depth 50 showed no difference (-0.002 in [-0.15, 0.15]); about 180 "
+                               "would decide it, past what a CPU run affords")),
               kind="empirical"),
         Claim("gradnorm-depth", "§4, Fig. 5d", "Normalized average gradient norms decay much faster with depth "
               "for feedforward nets than for resnets.",

@@ -119,7 +119,12 @@ def summary(claim: Claim, entry: dict[str, Any]) -> str:
         text += f", interval [{lo:.3g}, {hi if hi is not None else float('inf'):.3g}] vs required > {rule.margin:g}"
     if entry["verdict"] == UNDECIDED:
         more = f"about {entry['seeds_needed']} seeds" if entry.get("seeds_needed") else "more seeds"
-        text += f" ({entry['n']} seed(s): {more}, `--seeds`, would decide it with power 0.9)"
+        text += f" ({entry['n']} seed(s): {more}, `--seeds`, would decide it with power 0.9"
+        deciding = rule.deciding_args()
+        if deciding is not None and entry["n"] < rule.deciding_seeds:
+            text += (f"; the run that decided it when measured: `{COMMAND} {' '.join(deciding)}`, "
+                     "or `python -m reports.produce --training claims`")
+        text += ")"
     if not entry.get("current", True):
         text += "; trained by older code"
     return text + "."
