@@ -192,7 +192,9 @@ def select_fig6(stored: list[dict], current_version: str) -> list[dict]:
     ``stored``: entries of :meth:`Store.documents`.  A group = one code version and one configuration
     (seeds, epochs and every training option: what :func:`reports.figures_training.figure_6` requires of
     the documents it merges); documents of one group with other architectures or depths add curves.
-    Preference: the current code version, then the most seeds × epochs, then the newest document.
+    Preference: the current code version, then the most (architecture, depth) points (the figure is
+    accuracy against depth: a claim's deciding run, two architectures at one depth with many seeds,
+    does not replace the default run's curves), then the most seeds × epochs, then the newest document.
     Returned oldest first (a newer document wins an (arch, depth) both hold); each entry gains
     ``"current": bool``.  Documents without configs or of another layout are skipped.
     """
@@ -209,7 +211,12 @@ def select_fig6(stored: list[dict], current_version: str) -> list[dict]:
         groups.setdefault(group, []).append(dict(entry, current=entry.get("code_version") == current_version))
     if not groups:
         return []
-    best = max(groups, key=lambda g: (g[0] == current_version, g[1] * g[2], max(int(e["id"]) for e in groups[g])))
+    def points(group: tuple) -> int:
+        return len({(c.get("arch"), c.get("depth")) for e in groups[group] for c in e["document"]["configs"]
+                    if isinstance(c, dict)})
+
+    best = max(groups, key=lambda g: (g[0] == current_version, points(g), g[1] * g[2],
+                                      max(int(e["id"]) for e in groups[g])))
     return sorted(groups[best], key=lambda e: int(e["id"]))
 
 

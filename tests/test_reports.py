@@ -488,26 +488,31 @@ def test_report_marks_fig6_of_older_code_and_rebuilds_its_command(fig6_store, tm
     assert (out / "figures" / "fig6_training.png").exists()
 
 
-def test_select_fig6_prefers_current_code_then_seeds_times_epochs_then_newest():
+def test_select_fig6_prefers_current_code_then_points_then_seeds_times_epochs_then_newest():
     from reports.data import select_fig6
 
-    def entry(i, version, seeds=2, epochs=5, lr=3e-4, archs=("crelu-ll",), configs=True):
-        doc = {"kind": "fig6-training", "configs": [{"arch": a} for a in archs] if configs else [],
-               "options": {"archs": list(archs), "depths": [8], "seeds": seeds, "epochs": epochs,
+    def entry(i, version, seeds=2, epochs=5, lr=3e-4, archs=("crelu-ll",), depths=(8,), configs=True):
+        doc = {"kind": "fig6-training",
+               "configs": [{"arch": a, "depth": d} for a in archs for d in depths] if configs else [],
+               "options": {"archs": list(archs), "depths": list(depths), "seeds": seeds, "epochs": epochs,
                            "config": {"lr": lr, "train_images": 100}}}
         return {"id": i, "code_version": version, "document": doc}
-    older_bigger = entry(1, "old", seeds=10, epochs=100)
+    older_bigger = entry(1, "old", seeds=10, epochs=100, archs=("crelu-ll", "resnet", "relu-he"))
     resnet, long, crelu, other_lr = (entry(2, "new", archs=("resnet",)), entry(3, "new", seeds=1, epochs=50),
                                      entry(4, "new"), entry(5, "new", lr=1e-3))
     skipped = [entry(6, "new", seeds=4, epochs=50, configs=False),
                {"id": 7, "code_version": "new", "document": {"kind": "fig6-training", "configs": [1]}}]
-    # the current code first (not the older 10 x 100), then the most seeds x epochs (1 x 50)
-    assert [e["id"] for e in select_fig6([older_bigger, resnet, long, crelu, other_lr, *skipped], "new")] == [3]
-    # one comparable group (same seeds, epochs, config): merged, oldest first
-    picked = select_fig6([older_bigger, resnet, crelu, *skipped], "new")
+    # the current code first (not the older, bigger run), then the most (arch, depth) points: one
+    # comparable group (same seeds, epochs, config) is merged, oldest first
+    picked = select_fig6([older_bigger, resnet, long, crelu, other_lr, *skipped], "new")
     assert [e["id"] for e in picked] == [2, 4] and all(e["current"] for e in picked)
-    # equal seeds x epochs: the group with the newest document
-    assert [e["id"] for e in select_fig6([resnet, crelu, other_lr], "new")] == [5]
+    # a claim's deciding run (many seeds, one depth, two archs) does not replace a run with more points
+    deciding = entry(9, "new", seeds=30, archs=("crelu-ll", "crelu-he"), depths=(50,))
+    wide = entry(10, "new", archs=("crelu-ll", "crelu-he", "relu-he"), depths=(8, 20, 50))
+    assert [e["id"] for e in select_fig6([wide, deciding], "new")] == [10]
+    # equal points: the most seeds x epochs (1 x 50), then the group with the newest document
+    assert [e["id"] for e in select_fig6([long, crelu, other_lr], "new")] == [3]
+    assert [e["id"] for e in select_fig6([crelu, other_lr], "new")] == [5]
     assert [e["id"] for e in select_fig6([older_bigger, entry(8, "other")], "new")] == [1]  # no current
     assert select_fig6([older_bigger], "new")[0]["current"] is False
     assert select_fig6(skipped, "new") == []
