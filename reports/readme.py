@@ -48,6 +48,9 @@ def _measured(claim: Claim) -> str:
     obs = claim.observable
     if obs is None:
         return "symbolic only"
+    if obs.experiment == "cifar10-training":
+        return (f"{obs.experiment} {obs.quantity} of {obs.rule.treatment} − {obs.rule.control} on CIFAR-10 "
+                "(stored Fig. 6 training runs) at the deepest stored depth")
     where = obs.spec.describe() if obs.spec is not None else "CIFAR-10 convnets (stored Fig. 5 runs)"
     depths = ", ".join(map(str, obs.depths))
     target = f", target {obs.target:g}" if obs.target is not None else ""
