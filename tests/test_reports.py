@@ -559,7 +559,8 @@ def test_produce_runs_the_training_preset_before_verify_and_quick_skips_it(tmp_p
 def test_produce_help_names_the_training_option():
     from reports.produce import build_parser
     text = build_parser().format_help()
-    assert "--training {default,skip}" in text and "montecarlo.convnets.train" in text
+    assert "--training {default,claims,skip}" in text and "montecarlo.convnets.train" in text
+    assert "--convnets {default,quick,claims,skip}" in text and "fig6-llinit: --archs crelu-ll,crelu-he" in " ".join(text.split())
 
 
 def test_fig2_caption_places_every_depth_against_the_noise_bands():
