@@ -299,16 +299,22 @@ def test_report_includes_fig5_and_never_runs_a_network(tmp_path, monkeypatch):
     assert "python -m montecarlo.convnets --depths 2,4,10,24,50" in page and f"--store {path}" in page
 
 
-def test_produce_workers_go_to_both_convnet_clis(tmp_path, monkeypatch, capsys):
+def _recorded_convnet_clis(monkeypatch):
+    """reports.produce with the grid runs skipped and both convnet CLIs recording their argv."""
     import montecarlo.convnets.cli
     import montecarlo.convnets.train
     import reports.produce as P
-    from montecarlo.convnets.workers import usable_cores
     fig5, fig6 = [], []
     monkeypatch.setattr(P, "run_grid", lambda *a, **k: None)
     monkeypatch.setattr(P, "write_rasters", lambda *a, **k: None)
     monkeypatch.setattr(montecarlo.convnets.cli, "main", lambda argv: fig5.append(argv) or 0)
     monkeypatch.setattr(montecarlo.convnets.train, "main", lambda argv: fig6.append(argv) or 0)
+    return P, fig5, fig6
+
+
+def test_produce_workers_go_to_both_convnet_clis(tmp_path, monkeypatch, capsys):
+    from montecarlo.convnets.workers import usable_cores
+    P, fig5, fig6 = _recorded_convnet_clis(monkeypatch)
     store = str(tmp_path / "s.sqlite")
     assert P.main(["--store", store, "--skip-verify", "--workers", "2"]) == 0
     assert len(fig5) == 2 and all(argv[-2:] == ["--workers", "2"] for argv in fig5 + fig6) and len(fig6) == 1
@@ -352,15 +358,8 @@ def test_produce_runs_the_convnet_presets_before_verify(tmp_path, monkeypatch, c
 
 def test_the_claims_presets_are_the_registrys_deciding_runs(tmp_path, monkeypatch):
     """--convnets claims / --training claims run what the registry says decided each CIFAR-10 claim."""
-    import montecarlo.convnets.cli
-    import montecarlo.convnets.train
-    import reports.produce as P
     from theory.claims import CONVNET_SETTINGS, get_claim
-    fig5, fig6 = [], []
-    monkeypatch.setattr(P, "run_grid", lambda *a, **k: None)
-    monkeypatch.setattr(P, "write_rasters", lambda *a, **k: None)
-    monkeypatch.setattr(montecarlo.convnets.cli, "main", lambda argv: fig5.append(argv) or 0)
-    monkeypatch.setattr(montecarlo.convnets.train, "main", lambda argv: fig6.append(argv) or 0)
+    P, fig5, fig6 = _recorded_convnet_clis(monkeypatch)
     store = str(tmp_path / "s.sqlite")
     assert P.main(["--store", store, "--skip-verify", "--convnets", "claims", "--training", "claims"]) == 0
     counts = [argv[argv.index("--minibatches") + 1] for argv in fig5]
