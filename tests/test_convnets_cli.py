@@ -149,3 +149,46 @@ def test_cli_ll_archs_accept_odd_depths(tiny_data, capsys):
                  "--batch-size", "8", "--width", "4", "--loss", "sum", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [c["depth"] for c in doc["configs"]] == [1, 3] and doc["options"]["loss"] == "sum"
+
+
+def test_a_longer_run_continues_a_stored_shorter_one_with_the_same_bits(tiny_data, tmp_path, capsys):
+    """--minibatches 3 after a stored 2: minibatches 0-1 read back, 2 measured; the document equals a
+    3-minibatch run from scratch (values, estimates, covariances), and says what it continues."""
+    from montecarlo.store import Store
+    three = [*TINY[:3], "3", *TINY[4:]]
+    assert TINY[2] == "--minibatches"
+    grown, fresh = str(tmp_path / "grown.sqlite"), str(tmp_path / "fresh.sqlite")
+    assert main(["--data", str(tiny_data), *TINY, "--store", grown]) == 0
+    capsys.readouterr()
+    assert main(["--data", str(tiny_data), *three, "--store", grown]) == 0
+    err = capsys.readouterr().err
+    assert "continues fig5-convnets document #1" in err and "minibatch 1/3" not in err and "minibatch 3/3" in err
+    assert main(["--data", str(tiny_data), *three, "--store", fresh]) == 0
+    with Store(grown) as a, Store(fresh) as b:
+        (g,) = [e for e in a.documents("fig5-convnets") if e["key"]["minibatches"] == 3]
+        (f,) = b.documents("fig5-convnets")
+    assert g["key"] == f["key"] and g["document"]["extends"] == 1
+    assert g["document"]["configs"] == f["document"]["configs"]
+    assert g["document"]["covariances"] == f["document"]["covariances"]
+    # a different option (here the width) is not continued
+    other = [*three[:7], "3", *three[8:]]
+    assert other[6] == "--width"
+    capsys.readouterr()
+    assert main(["--data", str(tiny_data), *other, "--store", grown]) == 0
+    err = capsys.readouterr().err
+    assert "continues fig5-convnets document" not in err and "minibatch 1/3" in err
+
+
+def test_fig5_refuses_a_prior_that_does_not_extend_the_run(tiny_data):
+    from montecarlo.convnets.data import load_cifar10
+    from montecarlo.convnets.experiments import stored_values
+    data = load_cifar10(tiny_data)
+    short = fig5(data.images, data.labels, depths=[2], minibatches=2, batch_size=8, width=4)
+    prior = stored_values(short["configs"])
+    with pytest.raises(ValueError, match="prior does not extend"):
+        fig5(data.images, data.labels, depths=[2, 4], minibatches=3, batch_size=8, width=4, prior=prior)
+    with pytest.raises(ValueError, match="fewer than 2"):
+        fig5(data.images, data.labels, depths=[2], minibatches=2, batch_size=8, width=4, prior=prior)
+    longer = fig5(data.images, data.labels, depths=[2], minibatches=3, batch_size=8, width=4, prior=prior)
+    direct = fig5(data.images, data.labels, depths=[2], minibatches=3, batch_size=8, width=4)
+    assert longer["configs"] == direct["configs"]

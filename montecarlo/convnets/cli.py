@@ -14,7 +14,11 @@ minibatch 0's k-means-ordered covariance matrices (Fig. 5a–b) — is stored as
 ``fig5-convnets`` (:mod:`montecarlo.convnets.documents`) in the SQLite results store
 (``--store PATH``; default ``$SHATTERED_GRADIENTS_STORE`` or the user cache, as for
 ``python -m montecarlo``).  A stored document is never replaced: the same command run again
-finds it, prints it and computes nothing.  ``--no-store`` neither reads nor writes a store.
+finds it, prints it and computes nothing.  A run with more ``--minibatches`` than a stored one of
+otherwise the same options (and code version) continues it: the stored minibatches are read back
+(a minibatch depends on its own seeds only, so they are the bits a run from scratch computes; tested)
+and only the rest is measured; the new document says which one it ``extends``.  ``--no-store``
+neither reads nor writes a store.
 ``theory.verify`` and ``python -m reports`` read these documents.
 """
 from __future__ import annotations
@@ -79,6 +83,20 @@ def _stored(store, key: dict, version: str) -> dict | None:
     return next((e for e in store.documents(FIG5_KIND, version) if canonical_json(e["key"]) == want), None)
 
 
+def _extendable(store, key: dict, version: str) -> dict | None:
+    """The stored document (this code version) that a run of ``key`` continues: every key field the
+    same but fewer minibatches, with its covariances; of several, the one with the most minibatches."""
+    from montecarlo.store import canonical_json
+
+    def rest(k: dict) -> str:
+        return canonical_json({f: v for f, v in k.items() if f != "minibatches"})
+    want = rest(key)
+    found = [e for e in store.documents(FIG5_KIND, version)
+             if rest(e["key"]) == want and int(e["key"].get("minibatches", 0)) < int(key["minibatches"])
+             and e["document"].get("covariances")]
+    return max(found, key=lambda e: int(e["key"]["minibatches"]), default=None)
+
+
 @command(PROG)
 def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()  # the printed time includes loading the data
@@ -96,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch  # noqa: E402  (heavy import after validation)
 
-    from .experiments import fig5
+    from .experiments import fig5, stored_values
     from .memory import keep_freed_memory
     keep_freed_memory()  # the activations reuse freed pages (a third of the run was page faults)
     if config.threads is not None or args.workers > 1:
@@ -127,15 +145,28 @@ def main(argv: list[str] | None = None) -> int:
             progress(f"already stored in {store.path} (fig5-convnets document #{found['id']}, code version "
                      f"{version}); nothing computed (--no-store recomputes)")
         else:
+            base = _extendable(store, key, version) if store is not None else None
+            prior = None
+            if base is not None:
+                prior = stored_values(base["document"]["configs"])
+                progress(f"continues fig5-convnets document #{base['id']} of {store.path} (its "
+                         f"{base['key']['minibatches']} minibatches are read back, the same bits; the rest measured)")
             result = fig5(data.images, data.labels, config,
                           keep_covariances=args.save_cov is not None or store is not None, progress=progress,
-                          workers=args.workers)
-            result["seconds"] = time.perf_counter() - t0
+                          workers=args.workers, prior=prior)
+            earlier = (base["document"].get("seconds") or 0.0) if base is not None else 0.0
+            result["seconds"] = time.perf_counter() - t0 + earlier  # a continued run: both parts
             result["options"]["data"] = str(data_path)
             result["options"]["files"] = list(data.files)
             cov = result.pop("covariances", None)
+            if base is not None:  # minibatch 0's matrices: the stored ones
+                cov = decode_covariances(base["document"]["covariances"]) if cov is not None else None
+                result["extends"] = base["id"]
             if store is not None:
                 document = build_document(result, cov)
+                if base is not None:
+                    document["covariances"] = base["document"]["covariances"]  # as stored, not re-encoded
+                    document["extends"] = base["id"]
                 new = store.put_document(FIG5_KIND, key, document, version)
                 stored = _stored(store, key, version)
                 result["store"] = {"path": str(store.path), "document": stored["id"] if stored else None,

@@ -158,9 +158,17 @@ def _minibatch(shared: dict, config: Fig5Config, m: int, keep_covariances: bool,
     return out
 
 
+def stored_values(configs: Sequence[dict]) -> dict:
+    """Per-minibatch values of a stored run's ``configs`` as :func:`fig5`'s ``prior`` takes them
+    (a stored NaN is JSON ``null``: read back as NaN)."""
+    return {(c["arch"], int(c["depth"])): {q: [float("nan") if v is None else float(v) for v in c[q]["values"]]
+                                           for q in (*QUANTITIES, "mean_correlation")}
+            for c in configs}
+
+
 def fig5(images: np.ndarray, labels: np.ndarray, config: Fig5Config | None = None, *,
          keep_covariances: bool = False, progress: Callable[[str], None] | None = None, workers: int = 1,
-         **fields: Any) -> dict:
+         prior: dict | None = None, **fields: Any) -> dict:
     """Run the Fig. 5 measurements of ``config`` (default :class:`.specs.Fig5Config`, with ``fields``
     replaced, e.g. ``depths=[2, 4], width=4``); returns ``{"configs": [...], "options": {...},
     "seconds": s}`` (and ``"covariances"`` with ``keep_covariances``).  ``config.split`` and
@@ -171,24 +179,38 @@ def fig5(images: np.ndarray, labels: np.ndarray, config: Fig5Config | None = Non
     each with the caller's torch thread count; a minibatch's networks depend on its seeds only, so
     the result is the same, bit for bit (but ``seconds``), and ``progress`` gets a minibatch's lines
     when it is done.
+
+    ``prior`` (:func:`stored_values` of a run of the same options with fewer minibatches, ``k`` of
+    them): minibatches ``0..k−1`` are taken from it and only ``k..`` are measured; a minibatch's
+    networks and images depend on its seeds only, so the values are those of a run from scratch, bit
+    for bit.  Minibatch 0's covariances are then not measured (the caller keeps the stored ones).
     """
     config = dataclasses.replace(config or Fig5Config(), **fields)
     archs, depths, minibatches = config.archs, list(config.depths), config.minibatches
+    first = 0
+    if prior is not None:
+        lengths = {len(v) for cfg in prior.values() for v in cfg.values()}
+        missing = [(a, d) for a in archs for d in depths if (a, d) not in prior]
+        if missing or len(lengths) != 1 or not 0 < min(lengths) < minibatches:
+            raise ValueError(f"prior does not extend this run: it needs every (arch, depth) of the run "
+                             f"(missing {missing}) with the same number of minibatches, fewer than {minibatches}")
+        first = lengths.pop()
     start = time.perf_counter()
     shared = {"images": images, "labels": labels}
+    todo = range(first, minibatches)
     if check_workers(workers) == 1:
-        done = [_minibatch(shared, config, m, keep_covariances, progress) for m in range(minibatches)]
+        done = [_minibatch(shared, config, m, keep_covariances, progress) for m in todo]
     else:
         results: dict[int, dict] = {}
-        for m, r in run_jobs(_minibatch, [(config, m, keep_covariances) for m in range(minibatches)], workers,
+        for i, r in run_jobs(_minibatch, [(config, m, keep_covariances) for m in todo], workers,
                              torch.get_num_threads(), shared):
-            results[m] = r
+            results[i] = r
             for line in r["lines"] if progress else ():
                 progress(line)
-        done = [results[m] for m in range(minibatches)]
-    values = {(a, d): {q: [r["values"][(a, d)][q] for r in done]
+        done = [results[i] for i in range(len(todo))]
+    values = {(a, d): {q: (prior[(a, d)][q] if prior is not None else []) + [r["values"][(a, d)][q] for r in done]
                        for q in (*QUANTITIES, "mean_correlation")} for a in archs for d in depths}
-    covariances = done[0]["covariances"]
+    covariances = done[0]["covariances"] if first == 0 else {}
     configs = [{"arch": a, "depth": d,
                 "effective_rank": _estimate(values[(a, d)]["effective_rank"]),
                 "gradient_norm": _estimate(values[(a, d)]["gradient_norm"]),
