@@ -364,13 +364,15 @@ def test_the_claims_presets_are_the_registrys_deciding_runs(tmp_path, monkeypatc
     assert P.main(["--store", store, "--skip-verify", "--convnets", "claims", "--training", "claims"]) == 0
     counts = [argv[argv.index("--minibatches") + 1] for argv in fig5]
     assert counts == [str(s.deciding_minibatches) for s in CONVNET_SETTINGS]
-    rule = get_claim("fig6-llinit").observable.rule
+    rule, prelu = (get_claim(name).observable.rule for name in ("fig6-llinit", "sec5-prelu"))
     tail = ["--seed", "0", "--store", store]
     assert fig6 == [tail, ["--archs", "crelu-ll,crelu-he", "--depths", str(rule.deciding_depth), "--seeds",
-                           str(rule.deciding_seeds)] + tail]
-    # a claim no affordable run decides has no deciding run, and its rule says what was measured
-    prelu = get_claim("sec5-prelu").observable.rule
-    assert prelu.deciding_args() is None and "180" in prelu.deciding_why
+                           str(rule.deciding_seeds)] + tail,
+                    ["--archs", "crelu-ll,prelu-ll", "--depths", str(prelu.deciding_depth), "--seeds",
+                     str(prelu.deciding_seeds)] + tail]
+    # a rule without a deciding run has none
+    from dataclasses import replace
+    assert replace(prelu, deciding_seeds=None).deciding_args() is None
 
 
 def test_minibatches_needed_grows_as_the_effect_shrinks():
