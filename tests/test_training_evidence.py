@@ -95,3 +95,20 @@ def test_equal_architectures_refute_the_prelu_claim_through_its_margin():
     zero = replace(claim, observable=replace(claim.observable, rule=replace(claim.observable.rule, margin=0.0)))
     assert TE.claim_entry(zero, [_entry(_document({("crelu-ll", 20): crelu, ("prelu-ll", 20): prelu}))],
                           1e-3, "s.sqlite")["verdict"] == UNDECIDED
+
+
+def test_a_run_stored_by_older_code_still_decides_and_says_so(tmp_path):
+    from montecarlo.convnets.documents import fig6_code_version
+    from montecarlo.store import Store
+    doc = _document({("crelu-ll", 50): [0.60, 0.62, 0.61, 0.63, 0.60, 0.62, 0.61, 0.62],
+                     ("crelu-he", 50): [0.20, 0.22, 0.21, 0.20, 0.23, 0.19, 0.22, 0.21]})
+    with Store(tmp_path / "s.sqlite") as st:
+        st.put_document("fig6-training", {"run": 1}, doc, "0123456789abcdef")
+        older = TE.stored_documents(st)
+        st.put_document("fig6-training", {"run": 2}, doc, fig6_code_version())
+        both = TE.stored_documents(st)
+    assert [e["current"] for e in older] == [False]
+    e = TE.claim_entry(CLAIM, older, 1e-3, "s.sqlite")
+    assert e["verdict"] == HOLDS and "trained by older code" in TE.summary(CLAIM, e)
+    e = TE.claim_entry(CLAIM, both, 1e-3, "s.sqlite")  # the current run is preferred
+    assert e["current"] and "older code" not in TE.summary(CLAIM, e)

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from theory.claims import VERDICT_WORDS, Claim, TrainingRule
 from theory.decision import NOT_APPLICABLE, UNDECIDED, decide_exceeds, networks_needed
 
-from .documents import FIG6_KIND
+from .documents import FIG6_KIND, fig6_code_version
 from .evidence import fill_row
 from .specs import FIG6_TRAINING_ARCHS
 
@@ -131,7 +131,12 @@ def summary(claim: Claim, entry: dict[str, Any]) -> str:
 
 
 def stored_documents(store: Any) -> list[dict]:
-    return [] if store is None else store.documents(FIG6_KIND)
+    """The store's training documents, each marked ``current`` when its code version is today's
+    (:func:`.documents.fig6_code_version`): a run trained by older code still decides, and says so."""
+    if store is None:
+        return []
+    version = fig6_code_version()
+    return [dict(e, current=e.get("code_version") == version) for e in store.documents(FIG6_KIND)]
 
 
 def count_tests(claims: Sequence[Claim], stored: Sequence[dict]) -> int:
