@@ -41,17 +41,18 @@ from pathlib import Path
 from typing import Sequence
 
 from kernels import BACKENDS, check_backend
+from montecarlo.convnets.training_evidence import is_training
 from montecarlo.run_options import add_store_options, store_path
 from montecarlo.store import StoreError
 from theory.cli import command
-from theory.claims import CLAIMS, CONVNET_SETTINGS, TrainingRule
+from theory.claims import CLAIMS, CONVNET_SETTINGS
 from theory.specs import SpecError
 
 from .catalog import DEFAULT_NETS, DEFAULT_SEED, GRID_ENTRIES, QUICK_NAMES, fig4_entries, fig4_layers
 
 QUICK_NETS = 8
 #: the claims decided from stored training runs (their rules name the runs that decided them)
-TRAINING_CLAIMS = tuple(c for c in CLAIMS if isinstance(getattr(c.observable, "rule", None), TrainingRule))
+TRAINING_CLAIMS = tuple(c for c in CLAIMS if is_training(c))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 cov = decode_covariances(base["document"]["covariances"]) if cov is not None else None
                 result["extends"] = base["id"]
             if store is not None:
-                document = build_document(result, cov)
+                document = build_document(result, cov if base is None else None)
                 if base is not None:
                     document["covariances"] = base["document"]["covariances"]  # as stored, not re-encoded
                     document["extends"] = base["id"]
