@@ -108,3 +108,42 @@ def test_bn_backward_accepts_the_older_spelling_and_names_a_bad_value():
     assert build("resnet", 2, width=4, bn_backward="autograd", seed=0).stem[1].bn_backward == "through"
     with pytest.raises(ValueError, match="bn_backward='exact'.*constant, through"):
         BatchNorm2d(3, "exact")
+
+
+@pytest.mark.parametrize("arch,bn_backward", [("feedforward", "through"), ("resnet", "through"),
+                                              ("resnet", "constant"), ("crelu-he", None), ("crelu-ll", None)])
+def test_channels_last_probe_is_the_same_map_and_keeps_its_layout(arch, bn_backward):
+    """Fig. 5 probes run channels-last (experiments.PROBE_LAYOUT): in float64 the input gradients are
+    those of the channels-first net to rounding, and the backward pass stays channels-last (the pool's
+    gradient is converted once, not met with strides by every elementwise backward)."""
+    from montecarlo.convnets.experiments import PROBE_LAYOUT, build_arch
+    from montecarlo.convnets.probe import input_gradients
+    net = build_arch(arch, 6, 4, 0.1, bn_backward or "through", seed=11).to(torch.float64).requires_grad_(False)
+    x = torch.randn(8, 3, 6, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    first, _ = input_gradients(net, x, None, "sum")
+    seen = []
+
+    def record_layout(module, inputs, output):
+        inputs[0].register_hook(lambda g: seen.append(g.is_contiguous(memory_format=PROBE_LAYOUT)))
+
+    handle = net.pool.register_forward_hook(record_layout)
+    try:
+        last, _ = input_gradients(net.to(memory_format=PROBE_LAYOUT), x.contiguous(memory_format=PROBE_LAYOUT),
+                                  None, "sum")
+    finally:
+        handle.remove()
+    assert torch.allclose(last, first, rtol=0, atol=1e-12 * float(first.abs().max()))
+    assert last.is_contiguous(memory_format=PROBE_LAYOUT)
+    assert seen == [True]  # the gradient that leaves the pool, into the last activation
+
+
+def test_global_average_pool_is_the_adaptive_pool_and_keeps_a_channels_first_gradient_as_it_is():
+    from montecarlo.convnets.models import GlobalAveragePool
+    x = torch.randn(3, 5, 4, 4, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    y = GlobalAveragePool()(x)
+    assert torch.equal(y, nn.AdaptiveAvgPool2d(1)(x).flatten(1))
+    (g,) = torch.autograd.grad(y.sum(), x)
+    assert g.is_contiguous()
+    xl = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    (gl,) = torch.autograd.grad(GlobalAveragePool()(xl).sum(), xl)
+    assert gl.is_contiguous(memory_format=torch.channels_last) and torch.equal(gl, g)

@@ -32,7 +32,7 @@ import math
 import torch
 from torch import nn
 
-from .models import BatchNorm2d, conv3x3, he_init_
+from .models import BatchNorm2d, GlobalAveragePool, conv3x3, he_init_
 
 NONLINEARITIES = ("crelu", "prelu", "relu")
 INITS = ("ll", "he")
@@ -105,7 +105,7 @@ class LLNet(nn.Module):
             if bn:
                 layers.append(BatchNorm2d(width))
         self.layers = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = GlobalAveragePool()
         self.classifier = nn.Linear(width, num_classes)
         with torch.no_grad():
             if init == "ll":
@@ -125,7 +125,7 @@ class LLNet(nn.Module):
         return [m for m in self.layers if isinstance(m, nn.Conv2d)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.pool(self.layers(self.stem(x))).flatten(1))
+        return self.classifier(self.pool(self.layers(self.stem(x))))
 
     def linear_equivalent(self, x: torch.Tensor) -> torch.Tensor:
         """The network with the nonlinearities removed and each CReLU kernel ``(W, −W)`` → ``W``.
@@ -136,7 +136,7 @@ class LLNet(nn.Module):
         for conv in self.convs():
             w = conv.weight[:, : self.width] if self.nonlinearity == "crelu" else conv.weight
             h = nn.functional.conv2d(h, w, padding=1)
-        return self.classifier(self.pool(h).flatten(1))
+        return self.classifier(self.pool(h))
 
 
 def build_ll(depth: int, width: int = 16, nonlinearity: str = "crelu", init: str = "ll",
