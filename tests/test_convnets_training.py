@@ -18,7 +18,7 @@ from montecarlo.convnets.specs import TRAINING_MIN_DEPTH as MIN_DEPTH
 from montecarlo.convnets.specs import TRAINING_STAGE_WIDTHS as STAGE_WIDTHS
 from montecarlo.convnets.specs import TrainConfig
 from montecarlo.convnets.thin_nets import build_thin, module_layout, parameter_count, stage_widths
-from montecarlo.convnets.training import checkpoint_dir_for, train_run
+from montecarlo.convnets.training import TRAINING_LAYOUT, checkpoint_dir_for, train_run
 from montecarlo.store import Store
 
 from .test_convnets_data import write_batch
@@ -382,3 +382,32 @@ def test_cli_missing_data_exits_2(tmp_path, capsys):
         cli.main(["--data", str(tmp_path / "missing"), "--no-store"])
     assert info.value.code == 2
     assert "--data" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_channels_last_training_step_is_the_same_map(arch):
+    """Training runs channels-last (training.TRAINING_LAYOUT): in float64 the loss and every parameter
+    gradient are those of the channels-first net to rounding, and the gradient leaving the pool keeps
+    the layout (the backward pass is not strided)."""
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(4, 3, 32, 32, generator=g, dtype=torch.float64), torch.randint(0, 10, (4,), generator=g)
+
+    def step(net, x):
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        return loss.detach(), torch.autograd.grad(loss, list(net.parameters()))
+
+    net = build_thin(arch, 8, seed=5).double()
+    loss_first, grads_first = step(net, x)
+    seen = []
+
+    def record_layout(module, inputs, output):
+        inputs[0].register_hook(lambda grad: seen.append(grad.is_contiguous(memory_format=TRAINING_LAYOUT)))
+
+    net = net.to(memory_format=TRAINING_LAYOUT)
+    handle = net.pool.register_forward_hook(record_layout)
+    loss_last, grads_last = step(net, x.contiguous(memory_format=TRAINING_LAYOUT))
+    handle.remove()
+    torch.testing.assert_close(loss_last, loss_first, atol=1e-12, rtol=0)
+    for a, b in zip(grads_last, grads_first):
+        torch.testing.assert_close(a, b, atol=1e-12 * float(b.abs().max()), rtol=0)
+    assert seen == [True]

@@ -64,7 +64,7 @@ from torch import nn
 
 from .data import NUM_CLASSES
 from .llinit import CReLU, mirrored, orthogonal_centre_kernel
-from .models import conv3x3, he_init_
+from .models import GlobalAveragePool, conv3x3, he_init_
 from .specs import DEFAULT_BETA, TRAINING_STAGE_WIDTHS, check_training_arch, check_training_depth
 
 CRELU_WIDTH_FACTOR = 1 / math.sqrt(2)
@@ -131,7 +131,7 @@ class ThinNet(nn.Module):
             rho = CReLU() if self.crelu else nn.PReLU(num_parameters=1, init=1.0) if arch == "prelu-ll" else nn.ReLU()
             layers.append(nn.Sequential(rho, conv))
         self.layers = nn.ModuleList(layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = GlobalAveragePool()
         self.classifier = nn.Linear(self.widths[-1], num_classes)
         with torch.no_grad():
             if arch == "crelu-ll":
@@ -167,7 +167,7 @@ class ThinNet(nn.Module):
         return h
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.pool(self.features(x)).flatten(1))
+        return self.classifier(self.pool(self.features(x)))
 
 
 def build_thin(arch: str, depth: int, beta: float = DEFAULT_BETA, seed: int | None = None) -> ThinNet:
