@@ -136,15 +136,22 @@ def _estimate(values: Sequence[float]) -> dict:
     return {"mean": float(v.mean()), "stderr": se, "n": int(v.size), "values": [float(x) for x in v]}
 
 
-def _minibatch(shared: dict, config: Fig5Config, m: int, keep_covariances: bool,
-               progress: Callable[[str], None] | None = None) -> dict:
-    """Minibatch ``m`` of :func:`fig5`: its networks' values per (arch, depth), minibatch 0's ordered
-    covariances (``keep_covariances``) and the progress lines (``shared``: ``images``, ``labels``)."""
-    images, labels = shared["images"], shared["labels"]
+def _minibatch_data(images: np.ndarray, labels: np.ndarray, config: Fig5Config, m: int) -> tuple:
+    """The images and labels of minibatch ``m`` (:func:`minibatch_indices` of the loaded population)."""
+    idx = minibatch_indices(config.seed, m, len(labels), config.batch_size)
+    return np.ascontiguousarray(images[idx]), np.asarray(labels[idx], dtype=np.int64)
+
+
+def _minibatch(shared: dict, config: Fig5Config, m: int, keep_covariances: bool, images: np.ndarray,
+               labels: np.ndarray, progress: Callable[[str], None] | None = None) -> dict:
+    """Minibatch ``m`` of :func:`fig5` (its ``images`` and ``labels``, :func:`_minibatch_data`): its
+    networks' values per (arch, depth), minibatch 0's ordered covariances (``keep_covariances``) and
+    the progress lines.  A worker gets the minibatch with the job (3 MB), not the loaded population
+    (614 MB for the training split: pickled to each worker, that took 6-9 s per run); ``shared`` is
+    not used."""
     seed, width, beta, bn_backward, loss = config.seed, config.width, config.beta, config.bn_backward, config.loss
-    idx = minibatch_indices(seed, m, len(labels), config.batch_size)
-    x = torch.from_numpy(np.ascontiguousarray(images[idx])).contiguous(memory_format=PROBE_LAYOUT)
-    y = torch.from_numpy(np.asarray(labels[idx], dtype=np.int64))
+    x = torch.from_numpy(images).contiguous(memory_format=PROBE_LAYOUT)
+    y = torch.from_numpy(labels)
     out: dict = {"values": {}, "covariances": {}, "lines": []}
     for arch in config.archs:
         ai = FIG5_ARCHS.index(arch)  # fixed index: values do not depend on which archs are run
@@ -153,7 +160,7 @@ def _minibatch(shared: dict, config: Fig5Config, m: int, keep_covariances: bool,
             net2 = _probed(build_arch(arch, 2, width, beta, bn_backward, torch_seed(child(seed, 1, ai, 2, m))))
             g2 = probe(net2, x, y, loss, keep_gradients=True, gates=False)["gradients"]
             g2 = g2 / np.linalg.norm(g2, axis=1, keepdims=True)
-            order = cluster_order(kmeans(g2, k=min(10, len(idx)), seed=torch_seed(child(seed, 2, ai))))
+            order = cluster_order(kmeans(g2, k=min(10, len(labels)), seed=torch_seed(child(seed, 2, ai))))
             out["covariances"][arch] = {"order": order, "depths": {}}
         for depth in config.depths:
             t0 = time.perf_counter()
@@ -212,14 +219,14 @@ def fig5(images: np.ndarray, labels: np.ndarray, config: Fig5Config | None = Non
                              f"(missing {missing}) with the same number of minibatches, fewer than {minibatches}")
         first = lengths.pop()
     start = time.perf_counter()
-    shared = {"images": images, "labels": labels}
     todo = range(first, minibatches)
     if check_workers(workers) == 1:
-        done = [_minibatch(shared, config, m, keep_covariances, progress) for m in todo]
+        done = [_minibatch({}, config, m, keep_covariances, *_minibatch_data(images, labels, config, m), progress)
+                for m in todo]
     else:
         results: dict[int, dict] = {}
-        for i, r in run_jobs(_minibatch, [(config, m, keep_covariances) for m in todo], workers,
-                             torch.get_num_threads(), shared):
+        jobs = [(config, m, keep_covariances, *_minibatch_data(images, labels, config, m)) for m in todo]
+        for i, r in run_jobs(_minibatch, jobs, workers, torch.get_num_threads(), {}):
             results[i] = r
             for line in r["lines"] if progress else ():
                 progress(line)
