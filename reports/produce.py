@@ -25,8 +25,9 @@
    ``out/verify.json``; its Monte Carlo chunks go to the same store; it decides the CIFAR-10
    claims from the stored Fig. 5 documents).
 
-``--workers K|auto`` (``make report``: auto, the usable cores) goes to steps 3 and 4; the numbers do
-not depend on it.  ``--quick``: a subset of the grid runs with 8 networks and ``theory.verify --symbolic-only``
+``--workers K|auto`` (``make report``: auto, the usable cores) goes to steps 3 and 4, which share one
+set of worker processes (:func:`montecarlo.convnets.workers.kept_workers`: a fresh process pays
+for backing its heap at its first deep probe); the numbers do not depend on it.  ``--quick``: a subset of the grid runs with 8 networks and ``theory.verify --symbolic-only``
 and no Fig. 6 training (a smoke test; the figures then have fewer curves and no Monte Carlo points
 in the theory-vs-measurement panel).  Then ``python -m reports --results FILE --out DIR``.
 """
@@ -42,6 +43,7 @@ from typing import Sequence
 
 from kernels import BACKENDS, check_backend
 from montecarlo.convnets.training_evidence import is_training
+from montecarlo.convnets.workers import kept_workers
 from montecarlo.run_options import add_store_options, store_path
 from montecarlo.store import StoreError
 from theory.cli import command
@@ -259,15 +261,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     convnets = args.convnets or ("quick" if args.quick else "default")
     training = args.training or ("skip" if args.quick else "default")
-    for what, preset, run in (("Fig. 5 convnets", convnets, run_convnets), ("Fig. 6 training", training, run_training)):
-        if preset == "skip":
-            continue
-        print(f"{what} ({preset}) into {store}:")
-        try:
-            run(store, preset, args.seed, workers=args.workers)
-        except StoreError as err:
-            print(f"python -m reports.produce: error: {err}", file=sys.stderr)
-            return 2
+    with kept_workers():  # one set of worker processes (and their warm heaps) for every convnet run
+        for what, preset, run in (("Fig. 5 convnets", convnets, run_convnets), ("Fig. 6 training", training, run_training)):
+            if preset == "skip":
+                continue
+            print(f"{what} ({preset}) into {store}:")
+            try:
+                run(store, preset, args.seed, workers=args.workers)
+            except StoreError as err:
+                print(f"python -m reports.produce: error: {err}", file=sys.stderr)
+                return 2
     if not args.skip_verify:
         print("python -m theory.verify --json" + (" --symbolic-only" if args.quick else "") + f" > {args.results}")
         code = run_verify(store, Path(args.results), args.quick, args.seed, args.backend)

@@ -13,15 +13,34 @@ results come back as they complete, tagged with the job's index.
 Why processes and not torch's threads: a process per core keeps every operation on one core
 (the small convolutions and the elementwise BN/ReLU passes of these nets scale poorly over
 threads), and the numbers are those of a one-thread run whatever the number of cores.
+
+``shared`` travels as one pickled file in a temporary folder, named with every job: a worker reads
+it at its first job of a call and keeps it for the rest, so one set of processes can serve calls
+with different ``shared``.  Inside :func:`kept_workers` (``python -m reports.produce`` runs both
+Fig. 5 settings and the Fig. 6 training in one), :func:`run_jobs` keeps its processes for the next
+call with the same ``workers`` and ``threads``.  That saves more than the start of the processes:
+a fresh process backs its 3.3 GB heap with new pages at its first depth-50 probe, and on this
+project's VM that made the first minibatch of each worker take 26 s instead of 10.5 (the first
+depth-50 feedforward probe 12.3 s instead of 2.2; measured, both workers faulting at once).  A kept
+process keeps its heap (:func:`.memory.keep_freed_memory`).  A job's numbers do not depend on what
+the process ran before (each job seeds its own generators; tested).
 """
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
+import pickle
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 _SHARED: dict[str, Any] = {}
+_SHARED_FILE: list[str | None] = [None]   # the file _SHARED was read from, in a worker
+#: the processes kept by :func:`kept_workers`, by (workers, threads); None outside that scope
+_KEPT: dict[tuple[int, int], concurrent.futures.ProcessPoolExecutor] | None = None
 
 
 def usable_cores() -> int:
@@ -39,18 +58,50 @@ def check_workers(workers: Any) -> int:
     return workers
 
 
-def _start(threads: int, shared: Mapping[str, Any]) -> None:
+def _start(threads: int) -> None:
     import torch
 
     from .memory import keep_freed_memory
     keep_freed_memory()
     torch.set_num_threads(threads)
-    _SHARED.clear()
-    _SHARED.update(shared)
 
 
-def _call(fn: Callable, args: tuple) -> Any:
+def _call(fn: Callable, args: tuple, shared_file: str) -> Any:
+    if _SHARED_FILE[0] != shared_file:
+        _SHARED.clear()
+        with open(shared_file, "rb") as f:
+            _SHARED.update(pickle.load(f))
+        _SHARED_FILE[0] = shared_file
     return fn(_SHARED, *args)
+
+
+@contextlib.contextmanager
+def kept_workers() -> Iterator[None]:
+    """Inside this scope :func:`run_jobs` keeps its worker processes (and their heaps) for the next
+    call with the same ``workers`` and ``threads``; they are shut down when the scope ends.  Nested
+    scopes share the outermost one."""
+    global _KEPT
+    if _KEPT is not None:
+        yield
+        return
+    _KEPT = {}
+    try:
+        yield
+    finally:
+        kept, _KEPT = _KEPT, None
+        for pool in kept.values():
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool(workers: int, threads: int) -> tuple[concurrent.futures.ProcessPoolExecutor, bool]:
+    """A process pool of ``workers`` processes with ``threads`` torch threads each, and whether it is kept."""
+    if _KEPT is not None and (workers, threads) in _KEPT:
+        return _KEPT[(workers, threads)], True
+    pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=_start, initargs=(threads,))
+    if _KEPT is not None:
+        _KEPT[(workers, threads)] = pool
+    return pool, _KEPT is not None
 
 
 def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int, threads: int,
@@ -58,21 +109,36 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int, thread
     """``(i, fn(shared, *jobs[i]))`` for every job, as they complete.
 
     ``fn`` is a module-level function (workers import it by name).  ``workers == 1`` runs the
-    jobs here, in order, with the caller's torch threads; otherwise in ``min(workers, len(jobs))``
-    spawned processes with ``threads`` torch threads each.
+    jobs here, in order, with the caller's torch threads; otherwise in ``workers`` spawned processes
+    with ``threads`` torch threads each (``min(workers, len(jobs))`` outside :func:`kept_workers`).
     """
     check_workers(workers)
     if workers == 1 or len(jobs) <= 1:
         for i, args in enumerate(jobs):
             yield i, fn(shared, *args)
         return
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context,
-                                                initializer=_start, initargs=(threads, dict(shared))) as pool:
-        futures = {pool.submit(_call, fn, tuple(args)): i for i, args in enumerate(jobs)}
+    if _KEPT is None:
+        workers = min(workers, len(jobs))
+    folder = Path(tempfile.mkdtemp(prefix="shattered-gradients-jobs-"))
+    try:
+        shared_file = str(folder / "shared.pickle")
+        with open(shared_file, "wb") as f:
+            pickle.dump(dict(shared), f, protocol=pickle.HIGHEST_PROTOCOL)
+        pool, kept = _pool(workers, threads)
         try:
-            for future in concurrent.futures.as_completed(futures):
-                yield futures[future], future.result()
+            futures = {pool.submit(_call, fn, tuple(args), shared_file): i for i, args in enumerate(jobs)}
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    yield futures[future], future.result()
+            finally:
+                for future in futures:
+                    future.cancel()
+        except concurrent.futures.process.BrokenProcessPool:
+            if kept and _KEPT is not None:
+                _KEPT.pop((workers, threads), None)  # the next call starts fresh processes
+            raise
         finally:
-            for future in futures:
-                future.cancel()
+            if not kept:
+                pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
