@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from montecarlo.convnets.llinit import (LLNet, build_ll, mirrored, orthogonal_centre_kernel,
+from montecarlo.convnets.llinit import (CReLU, LLNet, build_ll, mirrored, orthogonal_centre_kernel,
                                         orthonormal_columns)
 from montecarlo.convnets.probe import probe, white_effective_rank
 
@@ -80,3 +80,52 @@ def test_bad_ll_arguments():
         LLNet(2, init="xavier")
     with pytest.raises(ValueError, match="depth"):
         LLNet(0)
+
+
+SPECIAL = [-0.0, 0.0, float("nan"), -float("nan"), float("inf"), -float("inf"), 1.0, -1.0, 1e-45, -1e-45]
+
+
+def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal values with the same sign bits (so −0 ≠ +0), or NaN where the other is NaN (the sign of
+    a NaN is not specified by IEEE arithmetic: ``0 + (−NaN)`` and ``0 − NaN`` may differ in it)."""
+    nan = a.isnan() & b.isnan()
+    return bool((nan | ((a == b) & (torch.signbit(a) == torch.signbit(b)))).all() and (a.isnan() == b.isnan()).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("channels", [1, 6, 23])
+def test_compiled_crelu_has_the_bits_of_the_torch_spelling(dtype, channels):
+    """Channels-last CPU input: kernels.crelu's loops give the torch operations' output and input
+    gradient bit for bit, signed zeros and infinities included, and NaN where they give NaN (in x and
+    in the gradient)."""
+    from montecarlo.convnets.llinit import _CompiledCReLU
+    g = torch.Generator().manual_seed(channels)
+    x = torch.randn(3, channels, 5, 4, generator=g, dtype=dtype)
+    grad = torch.randn(3, 2 * channels, 5, 4, generator=g, dtype=dtype)
+    x.view(-1)[:len(SPECIAL)] = torch.tensor(SPECIAL, dtype=dtype)
+    grad.view(-1)[-len(SPECIAL):] = torch.tensor(SPECIAL, dtype=dtype)
+    grad.view(-1)[:len(SPECIAL)] = torch.tensor(SPECIAL[::-1], dtype=dtype)
+    x, grad = (t.contiguous(memory_format=torch.channels_last) for t in (x, grad))
+
+    def run(fn):
+        leaf = x.clone().requires_grad_(True)
+        out = fn(leaf)
+        (gx,) = torch.autograd.grad(out, leaf, grad)
+        return out.detach(), gx
+
+    calls = []
+    original = _CompiledCReLU.forward
+
+    def counted(ctx, t):
+        calls.append(t.shape)
+        return original(ctx, t)
+
+    reference = run(lambda t: torch.cat([torch.relu(t), torch.relu(-t)], dim=1))
+    _CompiledCReLU.forward = staticmethod(counted)
+    try:
+        compiled = run(CReLU())
+    finally:
+        _CompiledCReLU.forward = staticmethod(original)
+    assert calls == [x.shape]
+    assert _same_bits(compiled[0], reference[0]) and _same_bits(compiled[1], reference[1])
+    assert compiled[0].is_contiguous(memory_format=torch.channels_last)

@@ -38,10 +38,47 @@ NONLINEARITIES = ("crelu", "prelu", "relu")
 INITS = ("ll", "he")
 
 
+class _CompiledCReLU(torch.autograd.Function):
+    """CReLU of a channels-last CPU tensor by :mod:`kernels.crelu` (one pass forward, one backward;
+    the same bits as the torch spelling of :class:`CReLU`, tested).  Saves only ``x``."""
+
+    @staticmethod
+    def forward(ctx, x):
+        from kernels.crelu import crelu_forward
+        n, c, h, w = x.shape
+        out = torch.empty((n, 2 * c, h, w), dtype=x.dtype, memory_format=torch.channels_last)
+        crelu_forward(_rows(x), _rows(out))
+        ctx.save_for_backward(x)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        from kernels.crelu import crelu_backward
+        (x,) = ctx.saved_tensors
+        grad = grad.contiguous(memory_format=torch.channels_last)
+        out = torch.empty_like(x, memory_format=torch.channels_last)
+        crelu_backward(_rows(x), _rows(grad), _rows(out))
+        return out
+
+
+def _rows(t: torch.Tensor):
+    """The ``(n·h·w, c)`` row-major numpy view of a channels-last ``(n, c, h, w)`` tensor's memory."""
+    return t.detach().permute(0, 2, 3, 1).numpy().reshape(-1, t.shape[1])
+
+
 class CReLU(nn.Module):
-    """``x ↦ cat(ρ(x), ρ(−x))`` along the channel dimension."""
+    """``x ↦ cat(ρ(x), ρ(−x))`` along the channel dimension.
+
+    A channels-last float CPU tensor (the Fig. 5 probes and the Fig. 6 training) goes through the
+    compiled loops of :mod:`kernels.crelu` (:class:`_CompiledCReLU`; at batch 32, 6 channels, 32×32,
+    forward and backward 3.0 → 0.75 ms, one core); anything else through torch operations.
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and x.dim() == 4
+                and x.is_contiguous(memory_format=torch.channels_last)):
+            return _CompiledCReLU.apply(x)
         return torch.cat([torch.relu(x), torch.relu(-x)], dim=1)
 
 
