@@ -63,7 +63,7 @@ FIG5_KIND = "fig5-convnets"
 FIG5_SOURCES = ("montecarlo/convnets/data.py", "montecarlo/convnets/experiments.py",
                 "montecarlo/convnets/llinit.py", "montecarlo/convnets/models.py",
                 "montecarlo/convnets/probe.py", "montecarlo/convnets/seeds.py",
-                "montecarlo/convnets/specs.py")
+                "montecarlo/convnets/specs.py", "kernels/crelu.py")
 FIG5_LIBRARIES = ("numpy", "torch")
 MATRIX_ENCODING = "upper-triangle/max-abs float16 little-endian, zlib, base64"
 #: the CLI's defaults (loss, BN backward): the setting reported first when several are stored
@@ -230,7 +230,7 @@ FIG6_SOURCES = ("montecarlo/convnets/training.py", "montecarlo/convnets/thin_net
                 "montecarlo/convnets/augment.py", "montecarlo/convnets/schedule.py",
                 "montecarlo/convnets/seeds.py", "montecarlo/convnets/specs.py",
                 "montecarlo/convnets/data.py", "montecarlo/convnets/llinit.py",
-                "montecarlo/convnets/models.py")
+                "montecarlo/convnets/models.py", "kernels/crelu.py")
 
 
 def fig6_code_version() -> str:
