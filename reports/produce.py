@@ -13,8 +13,8 @@
    would save little, the deep nets dominate; ``skip``), a stored run is read back, not
    recomputed.  Measured on one core of this project's 2-core machine (docs/benchmarks.md, "Report
    build time"): 74-82 s and 195-202 s (were 138 s and 316 s before the probe skipped its unused gate
-   hooks and the freed activations stayed in the heap); ``--workers K`` splits the minibatches over
-   K processes;
+   hooks and the freed activations stayed in the heap; channels-last probes have since taken another
+   ~18 % off); ``--workers K`` splits the minibatches over K processes;
 4. Fig. 6: ``python -m montecarlo.convnets.train --seed K --store PATH`` (``--training default``: the
    CLI's defaults, a reduced reproduction — 4 architectures, depths 8, 20, 50, 2 seeds, 5 epochs on
    1,000 images; ``skip``; ``--quick`` implies ``skip`` unless ``--training`` is given), a stored run is
