@@ -34,9 +34,9 @@ def crelu_forward(x, out):
     for i in range(rows):
         for j in range(c):
             v = x[i, j]
-            out[i, j] = zero if v < zero else v
+            out[i, j] = zero if v < zero else v   # noqa: FURB136 -- not max(): −0 and NaN stay, as in torch
             m = -v
-            out[i, c + j] = zero if m < zero else m
+            out[i, c + j] = zero if m < zero else m   # noqa: FURB136
 
 
 @njit(cache=True, nogil=True)

@@ -45,8 +45,8 @@ def test_fig5_and_fig6_in_kept_processes_give_the_single_process_documents():
     cfg = dataclasses.replace(cfg, torch_threads=1)
     plan = TrainingPlan(archs=("crelu-ll", "resnet"), depths=(8,), seeds=2, epochs=1, config=cfg)
     images, labels = data[0], data[1]
-    settings = [dict(depths=[2, 4], minibatches=3, width=4, batch_size=8),
-                dict(depths=[2, 4], minibatches=3, width=4, batch_size=8, loss="sum", bn_backward="constant")]
+    tiny = {"depths": [2, 4], "minibatches": 3, "width": 4, "batch_size": 8}
+    settings = [tiny, {**tiny, "loss": "sum", "bn_backward": "constant"}]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -9,13 +9,13 @@ result is then bit for bit the one a single process with ``threads`` threads com
 compare whole documents).  Jobs are handed out in the order given (pass the longest first), and
 results come back as they complete, tagged with the job's index.
 
-``shared`` (e.g. the images) is sent to each worker once, at its start, not with every job.
 Why processes and not torch's threads: a process per core keeps every operation on one core
 (the small convolutions and the elementwise BN/ReLU passes of these nets scale poorly over
 threads), and the numbers are those of a one-thread run whatever the number of cores.
 
-``shared`` travels as one pickled file in a temporary folder, named with every job: a worker reads
-it at its first job of a call and keeps it for the rest, so one set of processes can serve calls
+``shared`` (e.g. the training images) travels as one pickled file in a temporary folder, named with
+every job, not pickled into every job: a worker reads it at its first job of a call and keeps it for
+the rest, so one set of processes can serve calls
 with different ``shared``.  Inside :func:`kept_workers` (``python -m reports.produce`` runs both
 Fig. 5 settings and the Fig. 6 training in one), :func:`run_jobs` keeps its processes for the next
 call with the same ``workers`` and ``threads``.  That saves more than the start of the processes:
