@@ -63,8 +63,12 @@ class _CompiledCReLU(torch.autograd.Function):
 
 
 def _rows(t: torch.Tensor):
-    """The ``(n·h·w, c)`` row-major numpy view of a channels-last ``(n, c, h, w)`` tensor's memory."""
-    return t.detach().permute(0, 2, 3, 1).numpy().reshape(-1, t.shape[1])
+    """The ``(n·h·w, c)`` row-major numpy view of a channels-last ``(n, c, h, w)`` tensor's memory
+    (a view, never a copy: setting ``shape`` raises where ``reshape`` would copy silently, and the
+    kernels write into these arrays)."""
+    rows = t.detach().permute(0, 2, 3, 1).numpy().view()
+    rows.shape = (-1, t.shape[1])
+    return rows
 
 
 class CReLU(nn.Module):

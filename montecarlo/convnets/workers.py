@@ -15,8 +15,7 @@ threads), and the numbers are those of a one-thread run whatever the number of c
 
 ``shared`` (e.g. the training images) travels as one pickled file in a temporary folder, named with
 every job, not pickled into every job: a worker reads it at its first job of a call and keeps it for
-the rest, so one set of processes can serve calls
-with different ``shared``.  Inside :func:`kept_workers` (``python -m reports.produce`` runs both
+the rest, so one set of processes can serve calls with different ``shared``.  Inside :func:`kept_workers` (``python -m reports.produce`` runs both
 Fig. 5 settings and the Fig. 6 training in one), :func:`run_jobs` keeps its processes for the next
 call with the same ``workers`` and ``threads``.  That saves more than the start of the processes:
 a fresh process backs its 3.3 GB heap with new pages at its first depth-50 probe, and on this
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 _SHARED: dict[str, Any] = {}
-_SHARED_FILE: list[str | None] = [None]   # the file _SHARED was read from, in a worker
+_SHARED_FILE: str | None = None   # the file _SHARED was read from, in a worker
 #: the processes kept by :func:`kept_workers`, by (workers, threads); None outside that scope
 _KEPT: dict[tuple[int, int], concurrent.futures.ProcessPoolExecutor] | None = None
 
@@ -67,11 +66,12 @@ def _start(threads: int) -> None:
 
 
 def _call(fn: Callable, args: tuple, shared_file: str) -> Any:
-    if _SHARED_FILE[0] != shared_file:
+    global _SHARED_FILE
+    if _SHARED_FILE != shared_file:
         _SHARED.clear()
         with open(shared_file, "rb") as f:
             _SHARED.update(pickle.load(f))
-        _SHARED_FILE[0] = shared_file
+        _SHARED_FILE = shared_file
     return fn(_SHARED, *args)
 
 
@@ -134,7 +134,7 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], workers: int, thread
                 for future in futures:
                     future.cancel()
         except concurrent.futures.process.BrokenProcessPool:
-            if kept and _KEPT is not None:
+            if kept:
                 _KEPT.pop((workers, threads), None)  # the next call starts fresh processes
             raise
         finally:
