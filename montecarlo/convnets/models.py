@@ -141,13 +141,13 @@ class Block(nn.Module):
     """Two conv3×3 → BN → ReLU layers; ``skip=True``: ``h + β · branch(h)``.
 
     The ReLUs run in place on the BN outputs, which nothing else reads (BN's backward needs its
-    input, not its output): the same bits (tested), and a smaller heap.  Out of place, every freed
-    16 MiB BN output left a hole that the next activation could not take (glibc's 64-byte-aligned
-    allocations ask for a little more than the hole), so a depth-50 feedforward probe's heap grew
-    to 2559 MiB for 1632 MiB of saved activations; in place it is 1759 MiB (the resnet's 3423 →
-    2703 MiB).  On this project's VM a process backs fresh pages slowly, so the Fig. 5 run of
-    ``make report`` got faster: 74.5–77.8 → 69.5–69.9 s, system time 34.5–35.9 → 22.3–26.8 s
-    (measured 2026-12-02, alternating runs).
+    input, not its output), and the skip's sum is written into ``β · branch(h)``'s tensor (IEEE
+    addition commutes): the same bits (tested), and a smaller heap.  Out of place, every freed
+    16 MiB temporary left a hole that the next activation could not take (glibc's 64-byte-aligned
+    allocations ask for a little more than the hole), so a depth-50 feedforward probe's heap peaked
+    at 2607 MiB for 1632 MiB of saved activations; now 1807–1823 MiB (the resnet's 3423 → 2319 MiB;
+    batch 256, width 16).  On this project's VM a process backs fresh pages slowly, so the Fig. 5
+    run of ``make report`` got faster (measured 2026-12-02, docs/benchmarks.md).
     """
 
     def __init__(self, width: int, skip: bool, beta: float, bn_backward: str):
@@ -159,7 +159,9 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.branch(x)
-        return x + self.beta * out if self.skip else out
+        if not self.skip:
+            return out
+        return (self.beta * out).add_(x)  # x + β·out in the product's tensor: no hole; IEEE addition commutes
 
 
 class ConvNet(nn.Module):
