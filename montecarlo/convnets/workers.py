@@ -18,9 +18,10 @@ every job, not pickled into every job: a worker reads it at its first job of a c
 the rest, so one set of processes can serve calls with different ``shared``.  Inside :func:`kept_workers` (``python -m reports.produce`` runs both
 Fig. 5 settings and the Fig. 6 training in one), :func:`run_jobs` keeps its processes for the next
 call with the same ``workers`` and ``threads``.  That saves more than the start of the processes:
-a fresh process backs its 3.3 GB heap with new pages at its first depth-50 probe, and on this
-project's VM that made the first minibatch of each worker take 26 s instead of 10.5 (the first
-depth-50 feedforward probe 12.3 s instead of 2.2; measured, both workers faulting at once).  A kept
+a fresh process backs its heap with new pages at its first depth-50 probe (3.3 GB then, 2.3 GB
+since the Fig. 5 blocks leave no holes in it: :class:`.models.Block`), and on this project's VM
+that made the first minibatch of each worker take 26 s instead of 10.5 (the first depth-50
+feedforward probe 12.3 s instead of 2.2; measured, both workers faulting at once).  A kept
 process keeps its heap (:func:`.memory.keep_freed_memory`).  A job's numbers do not depend on what
 the process ran before (each job seeds its own generators; tested).
 """
