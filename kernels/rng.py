@@ -164,11 +164,21 @@ def _as_u32(typingctx, x):
     return sig, codegen
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True)
 def _box_muller(words, count, tmp, z):
     """The 8 normals of each block of 4 words (module docstring): ``z[8b + i] = r_i cos θ_i``,
-    ``z[8b + 4 + i] = r_i sin θ_i`` for word ``4b + i``; ``count`` words (a multiple of 4), float32
-    arithmetic, 8 lanes; ``tmp`` (≥ 2·count float32) holds the cosines, then the sines."""
+    ``z[8b + 4 + i] = r_i sin θ_i`` for word ``4b + i``; ``count`` words (a multiple of 4);
+    ``tmp`` (≥ 2·count float32) holds the cosines, then the sines (:func:`_transform`, then
+    :func:`_interleave`)."""
+    _transform(words, count, tmp[:count], tmp[count:2 * count])
+    _interleave(tmp[:count], tmp[count:2 * count], z[:2 * count])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _transform(words, count, cosines, sines):
+    """``cosines[t] = r_t cos θ_t`` and ``sines[t] = r_t sin θ_t`` of words ``0 … count−1`` (module
+    docstring): float32 arithmetic, vectorized (16 lanes with 512-bit vectors).  The outputs are
+    two arrays indexed by the loop counter alone, so that no store needs an index check."""
     half = words.view(np.uint32)            # little-endian: lo32(w_t) = half[2t], hi32(w_t) = half[2t+1]
     for t in range(count):
         lo = half[2 * t]
@@ -205,12 +215,23 @@ def _box_muller(words, count, tmp, z):
         b = cs if swap else sn
         a = -a if (((q + _ONE32) >> _ONE32) & _ONE32) == _ONE32 else a
         b = -b if (q >> _ONE32) == _ONE32 else b
-        tmp[t] = r * a                      # contiguous stores: the loop stays 8 lanes wide
-        tmp[count + t] = r * b
-    for blk in range(count // 4):
+        cosines[t] = r * a                  # contiguous stores: the loop stays vectorized
+        sines[t] = r * b
+
+
+@njit(cache=True, nogil=True)
+def _interleave(cosines, sines, z):
+    """The stream's order of the normals: ``z[8b + i] = cosines[4b + i]``, ``z[8b + 4 + i] =
+    sines[4b + i]`` (``z`` holds ``2·len(cosines)``).  Every index counts from 0 within its own
+    array (callers pass views), which the compiler turns into vector moves.  Until 2026-12-07 the
+    tile was interleaved into the work space and then copied into the caller's buffer by numba's
+    slice assignment, an element-by-element loop: one core, one 40,000-normal window (a BN
+    resnet's ``Z_l``), 1.64 → 1.41 ns per normal without that copy, the same bits (measured in one
+    process, alternating); an index with an offset (``z[o + …]``) was no faster than the copy."""
+    for blk in range(cosines.size // 4):
         for i in range(4):
-            z[8 * blk + i] = tmp[4 * blk + i]
-            z[8 * blk + 4 + i] = tmp[count + 4 * blk + i]
+            z[8 * blk + i] = cosines[4 * blk + i]
+            z[8 * blk + 4 + i] = sines[4 * blk + i]
 
 
 @njit(cache=True, nogil=True)
@@ -223,27 +244,48 @@ def fill_normals(k0, k1, start, out):
 
 @njit(cache=True, nogil=True)
 def scratch():
-    """Work space of :func:`fill_normals_with`: (raw words, normals) of one tile."""
+    """Work space of :func:`fill_normals_with`: (raw words, normals) of one tile; the normals' array
+    also holds the tile's cosines and sines (:func:`_transform`)."""
     return np.empty(4 * _TILE, dtype=np.uint64), np.empty(2 * NORMALS_PER_BLOCK * _TILE, dtype=np.float32)
 
 
 @njit(cache=True, nogil=True)
 def fill_normals_with(k0, k1, start, out, words, z):
-    """:func:`fill_normals` in the caller's work space ``(words, z) = scratch()`` (no allocation)."""
+    """:func:`fill_normals` in the caller's work space ``(words, z) = scratch()`` (no allocation).
+
+    Tile by tile: the raw words (:func:`_blocks`), their cosines and sines (:func:`_transform`),
+    and the blocks of 8 that lie wholly in the window interleaved straight into ``out``
+    (:func:`_interleave`); a block cut by an end of the window (at most one at each end) goes
+    through the work space.  The engine's windows (runs of whole columns of ``Z_l``) start and end
+    on block boundaries, so they are written without any copy.
+    """
     n = out.size
     if n == 0:
         return
     first = start // NORMALS_PER_BLOCK
     last = (start + n - 1) // NORMALS_PER_BLOCK          # inclusive
+    whole_first = first if start % NORMALS_PER_BLOCK == 0 else first + 1
+    whole_last = last if (start + n) % NORMALS_PER_BLOCK == 0 else last - 1
+    cosines = z[NORMALS_PER_BLOCK * _TILE:(NORMALS_PER_BLOCK + 4) * _TILE]
+    sines = z[(NORMALS_PER_BLOCK + 4) * _TILE:]
     b = first
     while b <= last:
         count = min(_TILE, last - b + 1)
         _blocks(k0, k1, np.uint64(b), count, words)
-        _box_muller(words, 4 * count, z[NORMALS_PER_BLOCK * _TILE:], z)
-        j0 = b * NORMALS_PER_BLOCK                          # stream index of z[0]
-        lo = max(start, j0)
-        hi = min(start + n, j0 + NORMALS_PER_BLOCK * count)
-        out[lo - start:hi - start] = z[lo - j0:hi - j0]
+        _transform(words, 4 * count, cosines[:4 * count], sines[:4 * count])
+        f = max(b, whole_first) - b                     # this tile's blocks f … e−1 are wholly in the window
+        e = min(b + count - 1, whole_last) - b + 1
+        if f < e:
+            o = (b + f) * NORMALS_PER_BLOCK - start
+            _interleave(cosines[4 * f:4 * e], sines[4 * f:4 * e], out[o:o + NORMALS_PER_BLOCK * (e - f)])
+        for blk in (first, last):                       # the blocks cut by an end of the window
+            if b <= blk < b + count and (blk < whole_first or blk > whole_last) and (blk == first or last != first):
+                t = blk - b
+                _interleave(cosines[4 * t:4 * t + 4], sines[4 * t:4 * t + 4], z[:NORMALS_PER_BLOCK])
+                for i in range(NORMALS_PER_BLOCK):
+                    j = blk * NORMALS_PER_BLOCK + i
+                    if start <= j < start + n:
+                        out[j - start] = z[i]
         b += count
 
 

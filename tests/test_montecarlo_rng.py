@@ -120,6 +120,24 @@ def test_same_key_same_bits_for_any_chunking_or_threads():
     assert np.array_equal(rng.normals(KEY, 10, start=n - 10), whole[-10:])
 
 
+def test_windows_are_the_box_muller_blocks_of_the_raw_words():
+    """fill_normals_with writes a tile that lands whole in the caller's buffer straight into it and
+    copies the first and last tiles of a window through its work space: every window, on both
+    paths, is the per-block definition (_box_muller of the raw words) bit for bit."""
+    words, z = rng.scratch()
+    tile = rng.NORMALS_PER_BLOCK * rng._TILE
+    first_word = 4 * 1000
+    raw = rng.raw(KEY, 4 * rng._TILE * 5, start=first_word)
+    ref = np.empty(2 * raw.size, dtype=np.float32)
+    rng._box_muller(raw, raw.size, np.empty(2 * raw.size, dtype=np.float32), ref)
+    base = 2 * first_word                              # stream index of ref[0]
+    for start, n in [(0, 4 * tile), (0, tile), (8, tile), (tile, 2 * tile + 8), (3, 1), (5, 3 * tile - 9),
+                     (tile - 1, 2), (200, 40000 % (4 * tile))]:
+        out = np.full(n, np.nan, dtype=np.float32)
+        rng.fill_normals_with(KEY[0], KEY[1], base + start, out, words, z)
+        assert out.tobytes() == ref[start:start + n].tobytes(), (start, n)
+
+
 def test_sample_weights_do_not_depend_on_chunks_threads_or_order(monkeypatch):
     W, v = sampling.sample_weights(5, range(0, 6), 3, 17)
     for part in (range(4, 6), range(1, 2), range(0, 3)):
