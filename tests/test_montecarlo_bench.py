@@ -33,6 +33,8 @@ def test_bench_json_document_has_the_issue_keys(capsys):
             assert c["tuning"][family]["chosen"] == max(rates, key=rates.get) == c["rows"][family]["variant"]
         limit = c["engine_limit_ms_per_net"]
         assert limit["total"] == limit["products"] + limit["normals"] > 0
+        assert len(c["rounds_gemm_gflops"]) == len(c["rounds_limit_nets_per_s"]) == 8   # one of each per round
+        assert c["pct_of_gemm_executed_paired"] > 0 and c["engine_over_limit_paired"] > 0
         assert c["torch_compile"] is None
         assert isinstance(c["acf_agree"], bool)
         test = c["acf_test"]
@@ -43,6 +45,18 @@ def test_bench_json_document_has_the_issue_keys(capsys):
     assert len(doc["load_average"]["start"]) == 3
     assert set(doc["targets"]) == {"ff-relu", "resnet-bn-beta0.1", "depth_curve>=20x"}
     assert set(doc["targets"]["ff-relu"]) == {"engine_over_best_peer>=1.5", "pct_of_gemm_executed>=60"}
+
+
+def test_paired_share_cancels_a_drift_that_the_overall_share_does_not():
+    """The engine at 60 % of the GEMM rate in every round while the machine slows down: the paired
+    share says 60 %; the overall rate against the fastest GEMM measurement says less."""
+    gemm = [400.0, 380.0, 300.0, 250.0]
+    engine = [0.6 * g for g in gemm]
+    assert bench.paired_share(engine, gemm) == pytest.approx(0.6)
+    assert float(np.mean(engine)) / max(gemm) < 0.5
+    assert bench.paired_share([1.0, 2.0, 10.0], [1.0, 1.0, 1.0]) == 2.0      # a median: one odd round does not move it
+    with pytest.raises(ValueError, match="one per round"):
+        bench.paired_share([1.0], [1.0, 2.0])
 
 
 def test_bench_rejects_bad_sizes(capsys):
