@@ -169,7 +169,7 @@ def _split(S: int) -> list[slice]:
 
 def _in_threads(work, S: int) -> list:
     def run(part):
-        with single_threaded_blas():
+        with single_threaded_blas(), sgemm.one_mkl_thread():
             return work(part)
     parts = _split(S)
     if len(parts) == 1:
@@ -247,7 +247,6 @@ def _real(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.ndarray, kee
     queue = itertools.count()
 
     def worker(_) -> None:
-        sgemm.pin_mkl_thread()
         ZT = np.empty((L, N, N), dtype=np.float32)
         u = np.empty((L, 1, N, M), dtype=np.float32)
         act = np.empty((L, 1, N, M), dtype=np.bool_)
@@ -372,7 +371,6 @@ def _path(plan: LayerPlan, weights, readout: np.ndarray, gates: np.ndarray | Non
     queue = itertools.count()
 
     def worker(_) -> None:
-        sgemm.pin_mkl_thread()
         ZT = np.empty((1, N, N), dtype=np.float32)
         g = np.empty((1, N, M), dtype=np.float32)
         h = np.empty_like(g)
@@ -579,7 +577,6 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
                                    # another still has several (their costs differ with K_l)
 
     def worker(_) -> None:
-        sgemm.pin_mkl_thread()
         both = np.empty((N, 2 * M), dtype=np.float32)
         ZT = np.empty((N, N), dtype=np.float32)
         idx = np.empty(N, dtype=np.int64)

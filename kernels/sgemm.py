@@ -26,10 +26,12 @@ worker thread.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import glob
 import os
+from typing import Iterator
 
 import numpy as np
 from llvmlite import ir
@@ -108,10 +110,26 @@ def _mkl():
     return ctypes.cast(fn, ctypes.c_void_p).value or 0, setter
 
 
-def pin_mkl_thread() -> None:
-    """MKL's thread-local count to 1 for the calling thread (when the engine multiplies with MKL)."""
-    if choice() == "mkl":
-        _mkl()[1](ctypes.byref(ctypes.c_int(1)))
+@contextlib.contextmanager
+def one_mkl_thread() -> Iterator[None]:
+    """Within the block, MKL's thread-local count is 1 for the calling thread (when the engine
+    multiplies with MKL); after it, the thread's count is what it was (``mkl_set_num_threads_local``
+    returns the previous one; 0 is "the global count").
+
+    Scoped, not pinned: a kernel call with one part runs in the caller's thread, and until
+    2026-12-07 that left the caller's MKL at one thread for good, so every later torch product of
+    that thread ran on one core (found in the bench: after a one-network warm-up in the main thread,
+    its torch peers and its GEMM measurements ran at one core's rate, 150 against 330 GFLOP/s).
+    """
+    if choice() != "mkl":
+        yield
+        return
+    setter = _mkl()[1]
+    previous = setter(ctypes.byref(ctypes.c_int(1)))
+    try:
+        yield
+    finally:
+        setter(ctypes.byref(ctypes.c_int(previous)))
 
 
 def routine() -> tuple[int, bool]:

@@ -184,39 +184,64 @@ def test_sgemm_fortran_path_computes_the_same_product():
     if sgemm._mkl() is None:
         pytest.skip("torch's MKL (libtorch_cpu.so with sgemm_) is not installed here")
     addr = sgemm._mkl()[0]
-    sgemm.pin_mkl_thread()
     rng = np.random.default_rng(5)
     a = rng.standard_normal((40, 24), dtype=np.float32)
     b = rng.standard_normal((40, 36), dtype=np.float32)
     start = rng.standard_normal((24, 36), dtype=np.float32)
-    for k in (40, 13, 0):
-        want = 0.5 * a[:k].T.astype(np.float64) @ b[:k] + 0.75 * start
-        out = start.copy()
-        sgemm.gemm_at_b(addr, a, k, b, out, 0.5, 0.75, True)
-        assert np.allclose(out, want, rtol=1e-5, atol=1e-5 * np.sqrt(max(k, 1)))
-    first = start.copy()
-    sgemm.gemm_at_b(addr, a, 40, b, first, 0.5, 0.75, True)
+    with sgemm.one_mkl_thread():       # as in the kernel's threads
+        for k in (40, 13, 0):
+            want = 0.5 * a[:k].T.astype(np.float64) @ b[:k] + 0.75 * start
+            out = start.copy()
+            sgemm.gemm_at_b(addr, a, k, b, out, 0.5, 0.75, True)
+            assert np.allclose(out, want, rtol=1e-5, atol=1e-5 * np.sqrt(max(k, 1)))
+        first = start.copy()
+        sgemm.gemm_at_b(addr, a, 40, b, first, 0.5, 0.75, True)
 
-    def shifted(x, offset):          # the same values at another address (other alignment)
-        buf = np.empty(x.size + 16, dtype=np.float32)
-        view = buf[offset:offset + x.size].reshape(x.shape)
-        view[...] = x
-        return view
-    for offset in (1, 3, 8):
-        out = shifted(start, (offset * 5) % 16)
-        sgemm.gemm_at_b(addr, shifted(a, offset), 40, shifted(b, (offset * 3) % 16), out, 0.5, 0.75, True)
-        assert np.array_equal(out, first)
+        def shifted(x, offset):          # the same values at another address (other alignment)
+            buf = np.empty(x.size + 16, dtype=np.float32)
+            view = buf[offset:offset + x.size].reshape(x.shape)
+            view[...] = x
+            return view
+        for offset in (1, 3, 8):
+            out = shifted(start, (offset * 5) % 16)
+            sgemm.gemm_at_b(addr, shifted(a, offset), 40, shifted(b, (offset * 3) % 16), out, 0.5, 0.75, True)
+            assert np.array_equal(out, first)
     other = {}
 
     def elsewhere():
-        sgemm.pin_mkl_thread()
-        out = start.copy()
-        sgemm.gemm_at_b(addr, a, 40, b, out, 0.5, 0.75, True)
+        with sgemm.one_mkl_thread():
+            out = start.copy()
+            sgemm.gemm_at_b(addr, a, 40, b, out, 0.5, 0.75, True)
         other["out"] = out
     thread = threading.Thread(target=elsewhere)
     thread.start()
     thread.join()
     assert np.array_equal(other["out"], first)
+
+
+def test_one_mkl_thread_restores_the_callers_count():
+    """A kernel call with one part runs in the caller's thread: afterwards that thread's MKL count is
+    what it was, so its later torch products are not left on one core (a count pinned for good is
+    the mutant: the bench's torch peers and GEMM measurements ran at one core's rate after it)."""
+    import ctypes
+
+    from kernels import numba_kernel, sgemm
+    from montecarlo import networks
+    if sgemm.choice() != "mkl":
+        pytest.skip("the engine multiplies with OpenBLAS here: no MKL count to keep")
+    setter = sgemm._mkl()[1]
+
+    def local_count() -> int:      # mkl_set_num_threads_local returns the previous count: set it back
+        previous = setter(ctypes.byref(ctypes.c_int(0)))
+        setter(ctypes.byref(ctypes.c_int(previous)))
+        return previous
+    before = local_count()
+    with sgemm.one_mkl_thread():
+        assert local_count() == 1
+    assert local_count() == before
+    plan = networks.compile_spec(FeedforwardSpec(depth=3, width=16))
+    networks.grid_derivative(plan, numba_kernel, 0, range(1), 32)      # one network: in this thread
+    assert local_count() == before
 
 
 def test_blas_choice_follows_the_environment(monkeypatch):

@@ -398,8 +398,7 @@ def engine_limit(spec: NetworkSpec, s: Settings, counts: np.ndarray) -> dict:
     parts = worker_count(S)
 
     def run(k: int, what: str) -> None:
-        sgemm.pin_mkl_thread()
-        with single_threaded_blas():
+        with single_threaded_blas(), sgemm.one_mkl_thread():
             if what == "products":
                 ZT = np.ones((N, N), dtype=np.float32)
                 both = np.ones((N, 2 * M), dtype=np.float32)
