@@ -10,7 +10,7 @@ What is computed.  Exactly the stream of :mod:`kernels.rng` (read its docstring 
 block ``b`` of the stream with key ``k`` is Philox4x64-10 (Salmon, Moraes, Dror, Shaw, "Parallel
 random numbers: as easy as 1, 2, 3", SC 2011) of the counter ``(b, 0, 0, 0)``; its four 64-bit words
 ``w_i`` give the normals ``8b + i = r_i cos θ_i`` and ``8b + 4 + i = r_i sin θ_i`` by the float32
-Box–Muller transform with the truncated ln / sin / cos series of :func:`kernels.rng._box_muller`.
+Box–Muller transform with the truncated ln / sin / cos series of :func:`kernels.rng._transform`.
 One device thread computes one block (8 normals); a 2-D grid covers (blocks, networks), so a whole
 chunk of networks is drawn by one launch (:func:`fill_normals`).
 
@@ -152,7 +152,7 @@ def _philox(c0, keys, k):
 
 @cuda.jit(device=True)
 def _box_muller(w):
-    """``(r cos θ, r sin θ)`` of one 64-bit word: the operations of :func:`kernels.rng._box_muller`,
+    """``(r cos θ, r sin θ)`` of one 64-bit word: the operations of :func:`kernels.rng._transform`,
     one for one and in its order (the comments there give the maths)."""
     lo = np.uint32(w & _LO32)
     hi = np.uint32(w >> _S32)

@@ -74,7 +74,7 @@ NORMALS_PER_BLOCK = 8   # 4 words × 2 normals
 _TILE = 256             # blocks per tile (2048 normals; 8 KiB of words, 16 KiB of float32 work space)
 
 _U0 = np.uint64(0)
-# float32 Box–Muller (:func:`_box_muller`): series cut where float32 rounding (6e-8) dominates:
+# float32 Box–Muller (:func:`_transform`): series cut where float32 rounding (6e-8) dominates:
 # omitted terms (π/4)^11/11! = 1.7e-9 (sin), (π/4)^12/12! = 1.2e-10 (cos), s^11/11 < 2.1e-9 s (ln)
 _F32 = np.float32
 _S1, _S2, _S3, _S4 = (_F32((-1) ** k / math.factorial(2 * k + 1)) for k in range(1, 5))
