@@ -1,5 +1,5 @@
-"""The README's generated sections agree with their sources: the claims registry and the stored
-verify run (docs/verify-example.json)."""
+"""The README's generated sections agree with their sources: the claims registry, the stored
+verify run (docs/verify-example.json) and the stored bench run (docs/bench-example.json)."""
 from __future__ import annotations
 
 import json
@@ -72,3 +72,37 @@ def test_a_readme_without_markers_or_a_bad_document_is_an_error(tmp_path, capsys
     bad.write_text("{}", encoding="utf-8")
     with pytest.raises(ValueError, match="not a python -m theory.verify --json document"):
         readme.load_example(bad)
+
+
+def _bench_copies(tmp_path):
+    page, example = _copies(tmp_path)
+    bench = tmp_path / "bench.json"
+    bench.write_text(readme.BENCH_EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    return page, ["--readme", str(page), "--example", str(example), "--bench-example", str(bench)], bench
+
+
+def test_the_benchmark_section_is_the_stored_bench_run(tmp_path):
+    """Every figure of the README's benchmark table comes from the stored run: change one in the
+    document and the README is stale until it is written again."""
+    page, args, bench = _bench_copies(tmp_path)
+    assert readme.main(["--check", *args]) == 0
+    doc = json.loads(bench.read_text(encoding="utf-8"))
+    ff = doc["configs"][0]
+    assert f"| {ff['engine_nets_per_s']:.1f} |" in page.read_text(encoding="utf-8")
+    ff["pct_of_gemm_executed_paired"] += 10.0
+    bench.write_text(json.dumps(doc), encoding="utf-8")
+    assert readme.main(["--check", *args]) == 1
+    assert readme.main(args) == 0 and readme.main(["--check", *args]) == 0
+    assert f"| {ff['pct_of_gemm_executed_paired']:.1f} % |" in page.read_text(encoding="utf-8")
+
+
+def test_a_bench_run_without_the_paired_shares_is_refused(tmp_path, capsys):
+    page, args, bench = _bench_copies(tmp_path)
+    doc = json.loads(bench.read_text(encoding="utf-8"))
+    for c in doc["configs"]:
+        del c["pct_of_gemm_executed_paired"]
+    old = tmp_path / "old-bench.json"
+    old.write_text(json.dumps(doc), encoding="utf-8")
+    assert readme.main([*args, "--bench", str(old)]) == 2
+    assert "missing: pct_of_gemm_executed_paired" in capsys.readouterr().err
+    assert "pct_of_gemm_executed_paired" in json.loads(bench.read_text(encoding="utf-8"))["configs"][0]  # kept
