@@ -21,8 +21,8 @@ same bits whatever the alignment of its operands (checked: operands at six offse
 (``tests/test_kernels_forward_mode.py``).
 
 Threads: the caller pins OpenBLAS to one thread first (:mod:`kernels.blas_threads`), which
-covers every loaded OpenBLAS, this one included, and sets MKL's thread-local count to 1 in each
-worker thread.
+covers every loaded OpenBLAS, this one included, and sets MKL's thread-local count to 1 for each
+part of a call while it runs (:func:`one_mkl_thread`, restored after it).
 """
 from __future__ import annotations
 

@@ -22,7 +22,9 @@ averaged over networks with a standard error.
 Figures: networks/s; GFLOP/s counting ``4·M·N²·(L−1)`` flops per network (forward and backward
 products, the issue's convention); % of this machine's fp32 GEMM rate, measured in the same
 run as the best of a few ``2048³`` sgemm's with numpy and with torch (the larger is the peak);
-the ratio engine/peer.  **ACF agreement**: for every lag ``k = 1..K`` and each peer,
+the ratio engine/peer.  Each round also starts with a torch ``2048³`` sgemm and the engine's
+limit, and the engine's executed share of each is given paired by round as well
+(:func:`paired_share`: this VM's speed moves within a run; the targets are judged on it).  **ACF agreement**: for every lag ``k = 1..K`` and each peer,
 ``t_k = (ā_engine − ā_peer) / sqrt(se_e² + se_p²)``; the family (2 peers × K lags) is tested
 at a false-alarm rate of 1e-3 with Bonferroni and Student-t quantiles with
 ``min(S_e, S_p) − 1`` degrees of freedom (conservative).  Different networks, so the test is
@@ -139,27 +141,21 @@ def measure_gemm(size: int, reps: int, with_numpy: bool = True) -> dict:
     out = {"numpy": None}
     libraries = (("numpy", np.matmul, a, b),) if with_numpy else ()
     for name, mul, x, y in libraries + (("torch", torch.matmul, torch.from_numpy(a), torch.from_numpy(b)),):
-        mul(x, y)  # warm-up
-        best = math.inf
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            mul(x, y)
-            best = min(best, time.perf_counter() - t0)
-        out[name] = 2.0 * size ** 3 / best / 1e9
+        out[name] = gemm_rate(mul, x, y, reps)
     out["peak"] = max(v for k, v in out.items() if v is not None)
     out["size"] = size
     return out
 
 
-def torch_gemm_rate(a, b, reps: int) -> float:
-    """Best-of-``reps`` GFLOP/s of ``a @ b`` (square torch float32 matrices, torch's threads), after
-    one untimed product: the machine's GEMM rate *now*, measured beside each round of the methods."""
-    import torch
-    torch.matmul(a, b)
+def gemm_rate(mul, a, b, reps: int) -> float:
+    """Best-of-``reps`` GFLOP/s of ``mul(a, b)`` for square float32 matrices, after one untimed
+    product (the library's own threads); with torch on each round's start, the machine's GEMM rate
+    *now*, beside the methods of that round."""
+    mul(a, b)
     best = math.inf
     for _ in range(reps):
         t0 = time.perf_counter()
-        torch.matmul(a, b)
+        mul(a, b)
         best = min(best, time.perf_counter() - t0)
     return 2.0 * a.shape[0] ** 3 / best / 1e9
 
@@ -471,7 +467,7 @@ def bench_config(name: str, spec: NetworkSpec, s: Settings) -> dict:
     square = torch.ones(s.gemm_size, s.gemm_size)
     round_gemm, round_limit = [], []
     for r in range(s.rounds):
-        round_gemm.append(torch_gemm_rate(square, square, max(1, min(s.gemm_reps, 2))))
+        round_gemm.append(gemm_rate(torch.matmul, square, square, max(1, min(s.gemm_reps, 2))))
         round_limit.append(engine_limit(spec, s, columns)["nets_per_s"])
         for label, total, run in runs:
             first = total * r // s.rounds
