@@ -149,19 +149,20 @@ def bench_section(doc: dict) -> str:
              "|---|---|---|---|---|---|---|"]
     plain = []
     for c in doc["configs"]:
+        label = BENCH_CONFIGS.get(c["name"], c["name"])
         best = c["best_peer"]
         variant = c["rows"][best].get("variant")
         lim = c["engine_limit_ms_per_net"]
         executed = c["flops_per_network"] * c["engine_executed_fraction"] / 1e9
         limit_share = [100 * n * executed / g for n, g in zip(c["rounds_limit_nets_per_s"], c["rounds_gemm_gflops"])]
-        lines.append(f"| {BENCH_CONFIGS.get(c['name'], c['name'])} | {c['engine_nets_per_s']:.1f} | `{best}`"
+        lines.append(f"| {label} | {c['engine_nets_per_s']:.1f} | `{best}`"
                      + (f" ({variant})" if variant else "") + f", {c['peers'][best]:.1f} | "
                      f"{c['ratio_paired_median'][best]:.2f}x | {c['pct_of_gemm_executed_paired']:.1f} % | "
                      f"{lim['nets_per_s']:.1f} ({100 * c['engine_over_limit_paired']:.0f} %) | "
                      f"{_span(limit_share, '.0f')} % |")
         ratios = [c["ratio_paired_median"][p] for p in ("autograd_loop", "torch_func_vmap") if p in c["ratio_paired_median"]]
         if ratios:
-            plain.append(f"{_span(ratios, '.2f')}x on the {BENCH_CONFIGS.get(c['name'], c['name'])}")
+            plain.append(f"{_span(ratios, '.2f')}x on the {label}")
     agree = [c["name"] for c in doc["configs"] if not c["acf_agree"]]
     curve = doc["depth_curve"]
     targets = "; ".join(f"{name}: " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in t.items())
