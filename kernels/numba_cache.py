@@ -32,7 +32,7 @@ import os
 from pathlib import Path
 
 #: the modules of this package that hold numba-compiled code (cached)
-JITTED = ("numba_cache.py", "rng.py", "sgemm.py", "numba_kernel.py", "contiguity.py", "summaries.py", "crelu.py")
+JITTED = ("numba_cache.py", "borrow.py", "rng.py", "sgemm.py", "numba_kernel.py", "contiguity.py", "summaries.py", "crelu.py")
 
 
 def source_digest() -> str:

@@ -38,6 +38,7 @@ import numpy as np
 from numba import njit
 
 from . import numba_cache, rng, sgemm
+from .borrow import borrow
 from .summaries import gate_moments, layer_gate_moments, layer_pair_moments
 from .blas_threads import single_threaded_blas, worker_count
 from .plan import LayerPlan, check_plan_inputs, check_shapes, raise_if_nonfinite
@@ -488,6 +489,8 @@ def _network_jvp(xd, Wk, lazy, k0, k1, skip, branch, norms, gated, want_active, 
     :func:`_unit_rows`.  Returns False at the first block whose statistics or values are not
     finite (``layer_ok[l] = False``).
     """
+    xd, active, ZT, both, idx, words, z = (borrow(xd), borrow(active), borrow(ZT), borrow(both), borrow(idx),
+                                           borrow(words), borrow(z))   # no reference counting in the loop
     L = skip.size
     N = xd.shape[0]
     M = xd.shape[1] // 2

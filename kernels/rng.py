@@ -61,6 +61,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from . import numba_cache
+from .borrow import borrow
 
 numba_cache.configure()   # before the first @njit(cache=True): see kernels.numba_cache
 
@@ -262,6 +263,7 @@ def fill_normals_with(k0, k1, start, out, words, z):
     n = out.size
     if n == 0:
         return
+    out, words, z = borrow(out), borrow(words), borrow(z)   # no reference counting per tile
     first = start // NORMALS_PER_BLOCK
     last = (start + n - 1) // NORMALS_PER_BLOCK          # inclusive
     whole_first = first if start % NORMALS_PER_BLOCK == 0 else first + 1
