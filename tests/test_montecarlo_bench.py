@@ -27,9 +27,9 @@ def test_bench_json_document_has_the_issue_keys(capsys):
         assert {"name", "engine_nets_per_s", "pct_of_gemm", "peers", "acf_agree"} <= set(c)
         assert set(c["peers"]) == set(bench.PEERS)
         assert c["best_peer"] == max(c["peers"], key=c["peers"].get)
-        for family in bench.TUNED_PEERS:   # every variant was timed, the fastest one ran the rounds
+        for family in ("engine_numba",) + bench.TUNED_PEERS:   # every variant was timed, the fastest ran the rounds
             rates = c["tuning"][family]["nets_per_s"]
-            assert len(rates) == (6 if family == "vmap_tuned" else 3)
+            assert len(rates) == {"vmap_tuned": 6, "engine_numba": len(bench.ENGINE_CHUNKS)}.get(family, 3)
             assert c["tuning"][family]["chosen"] == max(rates, key=rates.get) == c["rows"][family]["variant"]
         limit = c["engine_limit_ms_per_net"]
         assert limit["total"] == limit["products"] + limit["normals"] > 0

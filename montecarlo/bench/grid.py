@@ -86,6 +86,9 @@ PLAIN_PEERS = ("autograd_loop", "torch_func_vmap")
 TUNED_PEERS = ("vmap_tuned", "numpy_forward", "torch_forward")
 PEERS = PLAIN_PEERS + TUNED_PEERS
 STACKS = (8, 16, 32)
+#: networks per call of the engine, tuned like the peers' stacks: a call's last network runs on one
+#: core while the other waits (the workers take networks one at a time), so longer calls idle less
+ENGINE_CHUNKS = (8, 16, 32, 64)
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ class Settings:
     torch_nets: int = 64      # engine, torch kernel (extra row)
     peer_nets: int = 192      # networks per peer per configuration
     rounds: int = 8           # the methods take turns, each running 1/rounds of its networks per turn
-    batch: int = 8            # networks per chunk (engine) / per vmap stack
+    batch: int = 8            # networks per chunk (torch engine, profile) / per plain vmap stack
     curve_nets: int = 32      # networks per depth in the depth-curve race
     pairs: int = 32           # typical pairs per network there
     gemm_size: int = 2048
@@ -342,6 +345,17 @@ def peer_variants(spec: NetworkSpec, s: Settings, grid_t: np.ndarray) -> dict[st
     return out
 
 
+def engine_variants(spec: NetworkSpec, s: Settings) -> dict[str, object]:
+    """The numba engine with ``B`` networks per call (:data:`ENGINE_CHUNKS`): ``run(n, seed, sink)``
+    per label.  Same networks, same bits at every ``B``; the tuning runs networks the timed rounds do
+    not use (from index ``s.nets + 10·seed`` on)."""
+    return {f"chunks of {B}": functools.partial(_engine_run, spec, replace(s, batch=B)) for B in ENGINE_CHUNKS}
+
+
+def _engine_run(spec, s, n, seed, sink):
+    engine_grid(spec, "numba", n, s, sink or (lambda y: None), first=s.nets + 10 * seed)
+
+
 def _vmap_run(fn, spec, grid_t, batch, kw, n, seed, sink):
     fn(spec, n, grid_t, batch=batch, seed=seed, sink=sink, **kw)
 
@@ -425,8 +439,12 @@ def bench_config(name: str, spec: NetworkSpec, s: Settings) -> dict:
     bench_peers.autograd_loop(spec, 1, grid_t, seed=s.seed + 1, bias_std=s.bias_std)
     bench_peers.vmap_grid(spec, 2, grid_t, batch=2, seed=s.seed + 2, bias_std=s.bias_std)
 
-    # the tuned peers pick their best variant first, in this run, on this machine
-    tuning = {}
+    # the engine and the tuned peers pick their best variant first, in this run, on this machine
+    best_chunk, chunk_rates = tune(engine_variants(spec, s), s.tune_nets, s.seed)
+    tuning = {"engine_numba": {"chosen": best_chunk, "nets_per_s": chunk_rates}}
+    engine_s = replace(s, batch=int(best_chunk.split()[-1]))
+    _log(f"{name}: tuned engine_numba: " + ", ".join(f"{k} {v:.1f}" for k, v in chunk_rates.items())
+         + f" -> {best_chunk}")
     chosen = {}
     for family, variants in peer_variants(spec, s, grid_t).items():
         best, rates = tune(variants, s.tune_nets, s.seed)
@@ -442,7 +460,8 @@ def bench_config(name: str, spec: NetworkSpec, s: Settings) -> dict:
     # each method's networks are split into ``rounds`` turns, and the methods take turns: a load
     # that comes and goes on a shared machine then falls on all of them alike.  Round r of the
     # engine runs networks first_r.. (distinct networks); each peer round seeds its own generator.
-    runs = [("engine_numba", s.nets, lambda n, first, r, sink: engine_grid(spec, "numba", n, s, sink, first=first)),
+    runs = [("engine_numba", s.nets, lambda n, first, r, sink: engine_grid(spec, "numba", n, engine_s, sink,
+                                                                           first=first)),
             ("engine_torch", s.torch_nets, lambda n, first, r, sink: engine_grid(spec, "torch", n, s, sink,
                                                                                  first=first)),
             ("autograd_loop", s.peer_nets, lambda n, first, r, sink: bench_peers.autograd_loop(
@@ -693,7 +712,8 @@ def build_parser() -> argparse.ArgumentParser:
                              ("rounds", int, "interleaved rounds the methods take turns in"),
                              ("curve-nets", int, "networks per depth in the depth-curve race"),
                              ("pairs", int, "typical pairs per network in the depth curve"),
-                             ("batch", int, "networks per chunk / vmap stack"),
+                             ("batch", int, "networks per chunk of the torch engine and the profile / "
+                                            "per stack of the plain vmap peer (the numba engine tunes its own)"),
                              ("gemm-size", int, "GEMM size (default 2048)"),
                              ("gemm-reps", int, "GEMM repetitions"), ("seed", int, "root seed"),
                              ("tune-nets", int, "networks per variant when a peer tunes its stack size")):
