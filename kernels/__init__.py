@@ -91,6 +91,7 @@ def get_kernel(name: str) -> SimpleNamespace:
                            path_gradients=module.path_gradients,
                            input_derivative=module.input_derivative,
                            lazy_weights=getattr(module, "lazy_weights", False),
+                           lazy_inputs=getattr(module, "lazy_inputs", False),
                            real_pair_moments=getattr(module, "real_pair_moments", None),
                            path_pair_moments=getattr(module, "path_pair_moments", None))
 

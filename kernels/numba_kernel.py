@@ -51,6 +51,8 @@ dtype = np.float32
 #: :func:`real_gradients` and :func:`path_gradients` take a lazy weights source and draw each
 #: network's matrices themselves
 lazy_weights = True
+#: :func:`input_derivative` takes lazy inputs (``fill_network(k, out)``) and computes each network's in its workers
+lazy_inputs = True
 
 _NORM_CODE = {"none": 0, "center": 1, "bn": 2}
 
@@ -565,9 +567,14 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
     array or a lazy source (:class:`montecarlo.sampling.LazyWeights`: ``keys``, ``orthogonal``,
     ``fill_layer``): then the columns are drawn from the weights stream right before their product
     (:func:`kernels.rng.weight_column_start`) and a chunk's ``L·N²`` weights are never stored.
+    ``inputs`` may be an (S, N, M) array or lazy (:class:`montecarlo.sampling.LazyGridInputs`:
+    ``fill_network``): then each network's are computed by the worker that runs it, beside the
+    other workers' passes; ``tangent`` may be a broadcast view (of ones), which is never copied whole.
     """
     S, L, N, M = check_plan_inputs(plan, weights, readout, inputs, tangent)
-    x0, t0, v = _f32(inputs), _f32(tangent), _f32(readout)
+    lazy_inputs = hasattr(inputs, "fill_network")
+    x0 = inputs if lazy_inputs else _f32(inputs)
+    t0, v = np.asarray(tangent, dtype=np.float32), _f32(readout)     # a broadcast tangent stays a view
     lazy = hasattr(weights, "fill_layer")
     W = weights if lazy else _f32_weights(weights)
     norms = np.array([_NORM_CODE[plan.norm_at(l)] for l in range(L)], dtype=np.int64)
@@ -587,7 +594,12 @@ def input_derivative(plan: LayerPlan, weights, readout: np.ndarray, inputs: np.n
         no_active = np.empty((1, N, M), dtype=np.bool_)     # scratch: the gates are not wanted
         no_weights = np.empty((1, 1, 1), dtype=np.float32)
         while (k := next(queue)) < S:
-            xd = np.concatenate((x0[k], t0[k]), axis=1)     # [x | dx]: one GEMM updates both
+            xd = np.empty((N, 2 * M), dtype=np.float32)     # [x | dx]: one GEMM updates both
+            if lazy_inputs:
+                x0.fill_network(k, xd[:, :M])
+            else:
+                xd[:, :M] = x0[k]
+            xd[:, M:] = t0[k]
             Wk, draw, k0, k1 = _network_weights(weights, W, lazy, k, no_weights)
             ok = _network_jvp(xd, Wk, draw, k0, k1, plan.skip, plan.branch,
                               norms, plan.gated, want_active, active[k] if want_active else no_active,

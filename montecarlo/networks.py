@@ -168,6 +168,11 @@ def grid_derivative(plan: EnginePlan, kernel, seed: int, networks: range, n_inpu
                                   want_active=want_active, bias_std=bias_std)
         return grads[:, 0].astype(np.float64).sum(axis=1), active
     weights = sampling.LazyWeights(seed, networks, spec.depth, spec.width, plan.orthogonal)
-    x0 = sampling.sample_grid_inputs(seed, networks, spec.width, sampling.grid_points(n_inputs), bias_std)
-    return kernel.input_derivative(plan.layers, weights, weights.readout, x0, np.ones_like(x0),
-                                   want_active=want_active)
+    grid = sampling.grid_points(n_inputs)
+    if getattr(kernel, "lazy_inputs", False):   # each network's inputs computed by the kernel's workers
+        x0 = sampling.LazyGridInputs(seed, networks, spec.width, grid, bias_std)
+        tangent = np.broadcast_to(np.float32(1.0), x0.shape)
+    else:
+        x0 = sampling.sample_grid_inputs(seed, networks, spec.width, grid, bias_std)
+        tangent = np.ones_like(x0)
+    return kernel.input_derivative(plan.layers, weights, weights.readout, x0, tangent, want_active=want_active)

@@ -155,7 +155,8 @@ def bench_section(doc: dict) -> str:
         lim = c["engine_limit_ms_per_net"]
         executed = c["flops_per_network"] * c["engine_executed_fraction"] / 1e9
         limit_share = [100 * n * executed / g for n, g in zip(c["rounds_limit_nets_per_s"], c["rounds_gemm_gflops"])]
-        lines.append(f"| {label} | {c['engine_nets_per_s']:.1f} | `{best}`"
+        chunk = c["rows"]["engine_numba"].get("variant")    # the engine's tuned networks per call
+        lines.append(f"| {label} | {c['engine_nets_per_s']:.1f}" + (f" ({chunk})" if chunk else "") + f" | `{best}`"
                      + (f" ({variant})" if variant else "") + f", {c['peers'][best]:.1f} | "
                      f"{c['ratio_paired_median'][best]:.2f}x | {c['pct_of_gemm_executed_paired']:.1f} % | "
                      f"{lim['nets_per_s']:.1f} ({100 * c['engine_over_limit_paired']:.0f} %) | "

@@ -207,3 +207,29 @@ def test_numba_fused_pair_moments_report_a_non_finite_gradient_as_the_gradients_
     with pytest.raises(NonFiniteError) as fused:
         kernel.real_pair_moments(plan, lazy, lazy.readout, x)
     assert str(fused.value) == str(stored.value)
+
+
+@pytest.mark.parametrize("norm", ["none", "bn"])
+def test_numba_forward_mode_on_lazy_grid_inputs_is_the_dense_one_bit_for_bit(norm):
+    """The numba kernel's workers compute each network's grid inputs themselves (LazyGridInputs, a
+    broadcast tangent of ones): the same df/dx and gates as the inputs and tangent given as arrays; the
+    lazy inputs are sample_grid_inputs' rows bit for bit."""
+    from montecarlo import sampling
+    L, N, M = 4, 24, 16
+    plan = LayerPlan(np.full(L, 0.8), np.full(L, np.sqrt(2 / N)), norm, "constant", "relu")
+    nets, grid = range(3, 8), sampling.grid_points(M)
+    lazy = sampling.LazyWeights(6, nets, L, N)
+    inputs = sampling.LazyGridInputs(6, nets, N, grid, 0.7)
+    dense = sampling.sample_grid_inputs(6, nets, N, grid, 0.7)
+    assert inputs.shape == dense.shape and np.array_equal(inputs.materialize(), dense)
+    row = np.empty((N, M), dtype=np.float32)
+    inputs.fill_network(2, row)
+    assert np.array_equal(row, dense[2]) and not np.array_equal(row, dense[1])
+    kernel = get_kernel("numba")
+    assert kernel.lazy_inputs
+    got, active = kernel.input_derivative(plan, lazy, lazy.readout, inputs, np.broadcast_to(np.float32(1), dense.shape),
+                                          want_active=True)
+    want, want_active = kernel.input_derivative(plan, lazy, lazy.readout, dense, np.ones_like(dense), want_active=True)
+    assert np.array_equal(got, want) and np.array_equal(active, want_active)
+    ref, _ = get_kernel("numpy").input_derivative(plan, lazy.materialize(), lazy.readout, dense, np.ones_like(dense))
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
