@@ -88,7 +88,8 @@ def test_the_benchmark_section_is_the_stored_bench_run(tmp_path):
     assert readme.main(["--check", *args]) == 0
     doc = json.loads(bench.read_text(encoding="utf-8"))
     ff = doc["configs"][0]
-    assert f"| {ff['engine_nets_per_s']:.1f} |" in page.read_text(encoding="utf-8")
+    chunk = ff["rows"]["engine_numba"]["variant"]     # the engine's tuned networks per call, beside its rate
+    assert f"| {ff['engine_nets_per_s']:.1f} ({chunk}) |" in page.read_text(encoding="utf-8")
     ff["pct_of_gemm_executed_paired"] += 10.0
     bench.write_text(json.dumps(doc), encoding="utf-8")
     assert readme.main(["--check", *args]) == 1
