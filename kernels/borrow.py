@@ -4,10 +4,11 @@ Why.  numba counts references to every array it holds: each slice or view (``fla
 ``xd[n0:n1]``, ``active[l]``) and each array handed to another compiled function increments and
 later decrements its owner's count with an atomic instruction (``lock inc``/``lock dec``).  The
 forward-mode pass makes ~10⁵ such views per network (a weight-column run, a block of four rows),
-and perf on this project's Intel Xeon (one core, ff L = 50, N = 200, M = 256, 2026-12-07) put 8 %
-of a network's time — 0.8 ms of 9.5 — in those two instructions, the largest item after the
-products, the normals and the elementwise pass.  On two cores an array shared by both workers
-(the gates' array, ``active[k]``) has its count bounce between them as well.
+and perf on this project's Intel Xeon (one core, ff L = 50, N = 200, M = 256, 2026-12-07) put 7.9 %
+of a network's time — 0.77 ms of 9.75 — in those two instructions, the largest item after the
+products, the normals and the elementwise pass (1.0 % with the views borrowed; docs/benchmarks.md).
+On two cores an array shared by both workers (the gates' array, viewed as ``active[k]``) has its
+count touched from both cores as well.
 
 :func:`borrow` returns a view of the same memory, shape and strides with no owner (a null
 ``meminfo``): numba skips the counting of such an array and of everything sliced from it.  The

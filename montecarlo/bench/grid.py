@@ -716,7 +716,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             "per stack of the plain vmap peer (the numba engine tunes its own)"),
                              ("gemm-size", int, "GEMM size (default 2048)"),
                              ("gemm-reps", int, "GEMM repetitions"), ("seed", int, "root seed"),
-                             ("tune-nets", int, "networks per variant when a peer tunes its stack size")):
+                             ("tune-nets", int, "networks per variant when the engine tunes its networks per call "
+                                                "and a peer its stack size")):
         p.add_argument(f"--{name}", type=kind, dest=name.replace("-", "_"), help=text)
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="also time a torch.compile'd autograd loop (default: in full runs, not with --quick; "
