@@ -207,14 +207,16 @@ def _torch_blas(torch) -> str:
 # ----------------------------------------------------------------------------- runners
 def engine_grid(spec: NetworkSpec, backend: str, nets: int, s: Settings, sink, progress=None,
                 first: int = 0) -> None:
-    """The engine's df/dx on the grid for networks ``first .. first+nets−1`` of seed ``s.seed``."""
+    """The engine's df/dx on the grid for networks ``first .. first+nets−1`` of seed ``s.seed``;
+    ``sink(df/dx)`` per network unless ``sink`` is None (as the peers take it)."""
     plan = networks.compile_spec(spec)
     kernel = get_kernel(backend)
     for start in range(first, first + nets, s.batch):
         idx = range(start, min(first + nets, start + s.batch))
         dfdx, _ = networks.grid_derivative(plan, kernel, s.seed, idx, s.points, bias_std=s.bias_std)
-        for y in dfdx:
-            sink(y)
+        if sink is not None:
+            for y in dfdx:
+                sink(y)
         if progress is not None:
             progress(len(idx))
 
@@ -345,15 +347,15 @@ def peer_variants(spec: NetworkSpec, s: Settings, grid_t: np.ndarray) -> dict[st
     return out
 
 
-def engine_variants(spec: NetworkSpec, s: Settings) -> dict[str, object]:
-    """The numba engine with ``B`` networks per call (:data:`ENGINE_CHUNKS`): ``run(n, seed, sink)``
-    per label.  Same networks, same bits at every ``B``; the tuning runs networks the timed rounds do
-    not use (from index ``s.nets + 10·seed`` on)."""
-    return {f"chunks of {B}": functools.partial(_engine_run, spec, replace(s, batch=B)) for B in ENGINE_CHUNKS}
+def engine_chunks(s: Settings) -> dict[str, Settings]:
+    """The numba engine's settings with ``B`` networks per call (:data:`ENGINE_CHUNKS`), by label."""
+    return {f"chunks of {B}": replace(s, batch=B) for B in ENGINE_CHUNKS}
 
 
 def _engine_run(spec, s, n, seed, sink):
-    engine_grid(spec, "numba", n, s, sink or (lambda y: None), first=s.nets + 10 * seed)
+    """``run(n, seed, sink)`` of a tuning variant: the same networks and bits at every chunk size, from
+    index ``s.nets + 10·seed`` on (networks the timed rounds do not use)."""
+    engine_grid(spec, "numba", n, s, sink, first=s.nets + 10 * seed)
 
 
 def _vmap_run(fn, spec, grid_t, batch, kw, n, seed, sink):
@@ -434,15 +436,17 @@ def bench_config(name: str, spec: NetworkSpec, s: Settings) -> dict:
     flops = 4.0 * s.points * s.width ** 2 * (s.depth - 1)
     warm = replace(s, batch=min(s.batch, 2))
     # warm-up: numba compilation (cached), torch init, first allocations
-    engine_grid(spec, "numba", 2, warm, lambda y: None)
-    engine_grid(spec, "torch", 2, warm, lambda y: None)
+    engine_grid(spec, "numba", 2, warm, None)
+    engine_grid(spec, "torch", 2, warm, None)
     bench_peers.autograd_loop(spec, 1, grid_t, seed=s.seed + 1, bias_std=s.bias_std)
     bench_peers.vmap_grid(spec, 2, grid_t, batch=2, seed=s.seed + 2, bias_std=s.bias_std)
 
     # the engine and the tuned peers pick their best variant first, in this run, on this machine
-    best_chunk, chunk_rates = tune(engine_variants(spec, s), s.tune_nets, s.seed)
+    chunks = engine_chunks(s)
+    best_chunk, chunk_rates = tune({label: functools.partial(_engine_run, spec, es) for label, es in chunks.items()},
+                                   s.tune_nets, s.seed)
     tuning = {"engine_numba": {"chosen": best_chunk, "nets_per_s": chunk_rates}}
-    engine_s = replace(s, batch=int(best_chunk.split()[-1]))
+    engine_s = chunks[best_chunk]
     _log(f"{name}: tuned engine_numba: " + ", ".join(f"{k} {v:.1f}" for k, v in chunk_rates.items())
          + f" -> {best_chunk}")
     chosen = {}
